@@ -1,5 +1,6 @@
 # ferry -- convenience front end over CMake.
 #   make                 build into build/ (build/bin/ferry, build/lib/libferry.{so,a})
+#   make demo            build, then run ferry on the bundled sample (scripts/demo.sh)
 #   make test            build, then run every test: unit, CLI, interop, fuzz seeds, and the
 #                        whole suite again under AddressSanitizer + UBSan (build-asan/)
 #   make install PREFIX=/usr/local DESTDIR=
@@ -9,7 +10,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build test test-fast asan install fuzz bench clean
+.PHONY: all deps build demo test test-fast asan install fuzz bench clean
 
 all: build
 
@@ -19,6 +20,9 @@ deps:
 build: deps
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 	@cmake --build build -j $(JOBS) >/dev/null || cmake --build build -j 1
+
+demo: build
+	@sh scripts/demo.sh
 
 asan: deps
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFERRY_SANITIZE=ON >/dev/null
