@@ -444,3 +444,5 @@ int ferry_model_graph_node(const ferry_model *m, int64_t i, const char **name,
     if (attrs) *attrs = n->attrs;
     return FERRY_OK;
 }
+
+const ferry_meta *ferry_model_metadata(const ferry_model *m) { return m ? m->meta : NULL; }

@@ -131,7 +131,7 @@ int ferry_detect(ferry_ctx *ctx, const char *path, const char **name)
         p.name   = ferry__basename(path);
         f = pick(&p);
     } else {
-        ferry_source *src;
+        ferry_source *src = NULL;
         FERRY_TRY(ferry_source_open_file(ctx, path, &src));
         uint8_t head[FERRY__PROBE_BYTES];
         int rc = probe_source(src, path, path, head, &p);
@@ -152,7 +152,7 @@ int ferry_detect(ferry_ctx *ctx, const char *path, const char **name)
 static int open_with(ferry_ctx *ctx, const ferry_format_ops *f, ferry_source *src,
                      const char *path, ferry_model **out)
 {
-    ferry_model *m;
+    ferry_model *m = NULL;
     FERRY_TRY(ferry__model_create(ctx, &m));
     m->fmt = f;
     m->src = ferry__source_ref(src);
@@ -224,7 +224,7 @@ int ferry_open(ferry_ctx *ctx, const char *path, const char *format, ferry_model
         return open_with(ctx, f, NULL, path, out);
     }
 
-    ferry_source *src;
+    ferry_source *src = NULL;
     FERRY_TRY(ferry_source_open_file(ctx, path, &src));
     int rc = open_source(ctx, src, format, path, out);
     ferry_source_close(src);

@@ -57,7 +57,7 @@ int ferry_source_open_file(ferry_ctx *ctx, const char *path, ferry_source **out)
         close(fd);
         return ferry__fail(ctx, FERRY_E_IO, "%s: not a regular file", path);
     }
-    ferry_source *s;
+    ferry_source *s = NULL;
     int rc = source_alloc(ctx, FERRY__SRC_FILE, path, &s);
     if (rc) {
         close(fd);
@@ -87,7 +87,7 @@ int ferry_source_from_memory(ferry_ctx *ctx, const void *data, size_t size, cons
 {
     if (!ctx || !out || (!data && size)) return FERRY_E_ARG;
     *out = NULL;
-    ferry_source *s;
+    ferry_source *s = NULL;
     FERRY_TRY(source_alloc(ctx, FERRY__SRC_MEMORY, name, &s));
     s->map  = data;
     s->size = size;
@@ -99,7 +99,7 @@ int ferry__source_from_owned(ferry_ctx *ctx, void *buf, size_t len, const char *
                              ferry_source **out)
 {
     *out = NULL;
-    ferry_source *s;
+    ferry_source *s = NULL;
     int rc = source_alloc(ctx, FERRY__SRC_OWNED, name, &s);
     if (rc) {
         ferry__free(ctx, buf, len);
@@ -123,7 +123,7 @@ int ferry_source_sub(ferry_source *parent, uint64_t offset, uint64_t len, const 
         return ferry__fail_at(parent->ctx, FERRY_E_CORRUPT, parent, offset,
                               "range of %llu bytes extends past the end (size %llu)",
                               (unsigned long long)len, (unsigned long long)parent->size);
-    ferry_source *s;
+    ferry_source *s = NULL;
     FERRY_TRY(source_alloc(parent->ctx, FERRY__SRC_SUB, name ? name : parent->name, &s));
     s->parent = ferry__source_ref(parent);
     s->base   = offset;
@@ -139,7 +139,7 @@ int ferry_source_from_callback(ferry_ctx *ctx, uint64_t size, ferry_read_at_fn f
 {
     if (!ctx || !fn || !out) return FERRY_E_ARG;
     *out = NULL;
-    ferry_source *s;
+    ferry_source *s = NULL;
     FERRY_TRY(source_alloc(ctx, FERRY__SRC_CALLBACK, name, &s));
     s->cb      = fn;
     s->release = release;

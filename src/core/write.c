@@ -203,7 +203,7 @@ int ferry_write(ferry_model *m, const char *path, const ferry_write_options *opt
     if (!m || !path) return FERRY_E_ARG;
     const ferry_format_ops *f = output_format(m->ctx, path, opt);
     if (!f) return m->ctx->err_code;
-    ferry_sink *sink;
+    ferry_sink *sink = NULL;
     FERRY_TRY(ferry_sink_open_file(m->ctx, path, &sink));
     int rc = write_to(m, f, path, sink, opt);
     if (rc) {
