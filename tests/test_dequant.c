@@ -11,6 +11,7 @@
  * Types whose decoder ferry does not implement are reported as skipped, not failed.
  */
 #include "internal.h"
+#include "quant/iq_tables.h"
 #include "t.h"
 
 enum { ROWS = 8, COLS = 4096, N = ROWS * COLS };
@@ -200,8 +201,69 @@ TEST(dequantize_arguments)
     CHECK(y[0] == 12.0f && y[16] == -12.0f && y[1] == 0.0f);
 }
 
+/* The i-quant lattice tables: structural invariants of the transcription, and a few entries
+ * expanded the way dequant.c does and compared with ggml-common.h's spelled-out tables. */
+static uint64_t expand8(const uint16_t *kgrid, unsigned k, int iq1)
+{
+    static const uint8_t lv2[3] = {0x08, 0x19, 0x2b};
+    uint64_t v = 0;
+    for (int j = 0; j < 8; j++) {
+        unsigned l = (kgrid[k] >> (2 * j)) & 3;
+        uint8_t byte = iq1 ? (uint8_t)(l - 1) : lv2[l];
+        v |= (uint64_t)byte << (8 * j);
+    }
+    return v;
+}
+
+static int check_kgrid(const uint16_t *g, size_t n)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i && g[i] <= g[i - 1]) bad++;
+        for (int j = 0; j < 8; j++) bad += ((g[i] >> (2 * j)) & 3) == 3;
+    }
+    return bad;
+}
+
+TEST(iq_tables)
+{
+    CHECK_EQ_INT(check_kgrid(ferry__iq2xxs_kgrid, 256), 0);
+    CHECK_EQ_INT(check_kgrid(ferry__iq2xs_kgrid, 512), 0);
+    CHECK_EQ_INT(check_kgrid(ferry__iq2s_kgrid, 1024), 0);
+    CHECK_EQ_INT(check_kgrid(ferry__iq1s_kgrid, 2048), 0);
+    int bad = 0;
+    for (int i = 0; i < 256; i++) {
+        if (i && ferry__iq3xxs_grid[i] <= ferry__iq3xxs_grid[i - 1]) bad++;
+        for (int j = 0; j < 4; j++) {
+            unsigned c = (ferry__iq3xxs_grid[i] >> (8 * j)) & 0xFF;
+            bad += !(c == 0x3e || (c >= 4 && c <= 0x34 && (c - 4) % 8 == 0));
+        }
+    }
+    for (int i = 0; i < 512; i++) {
+        if (i && ferry__iq3s_grid[i] <= ferry__iq3s_grid[i - 1]) bad++;
+        for (int j = 0; j < 4; j++) {
+            unsigned c = (ferry__iq3s_grid[i] >> (8 * j)) & 0xFF;
+            bad += !(c & 1) || c > 15;
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    /* anchors from ggml-common.h */
+    CHECK(expand8(ferry__iq2xxs_kgrid, 0, 0) == 0x0808080808080808ull);
+    CHECK(expand8(ferry__iq2xxs_kgrid, 21, 0) == 0x0808081908080819ull);
+    CHECK(expand8(ferry__iq2xxs_kgrid, 255, 0) == 0x2b2b2b1908081908ull);
+    CHECK(expand8(ferry__iq2xs_kgrid, 7, 0) == 0x080808080819192bull);
+    CHECK(expand8(ferry__iq2s_kgrid, 1022, 0) == 0x2b2b2b2b2b082b08ull);
+    CHECK(expand8(ferry__iq2s_kgrid, 1023, 0) == 0x2b2b2b2b2b2b2b2bull);
+    CHECK(expand8(ferry__iq1s_kgrid, 1, 1) == 0xffffffffffffff01ull);
+    CHECK(expand8(ferry__iq1s_kgrid, 198, 1) == 0xff00ffffff00ffffull);
+    CHECK(expand8(ferry__iq1s_kgrid, 212, 1) == 0xff00ffff00010100ull);
+    CHECK(ferry__iq3xxs_grid[5] == 0x04040c3e && ferry__iq3xxs_grid[255] == 0x3e341c04);
+    CHECK(ferry__iq3s_grid[0] == 0x01010101 && ferry__iq3s_grid[511] == 0x0f0f0101);
+}
+
 int main(void)
 {
+    RUN(iq_tables);
     RUN(dequantize_arguments);
     RUN(golden_block_types);
     RUN(golden_plain_types);

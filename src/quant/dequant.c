@@ -14,12 +14,14 @@
  * struct casts, so the input needs no alignment. The f16 scales are decoded exactly
  * (ferry_f16_to_f32), as ggml does.
  *
- * Types with a decoder: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q8_1 Q2_K Q3_K Q4_K Q5_K Q6_K Q8_K IQ4_NL
- * IQ4_XS TQ1_0 TQ2_0 MXFP4 NVFP4 Q1_0 Q2_0. Q8_1 and Q8_K are ggml's activation formats
- * (no to_float in ggml's type table); their decode is the obvious q * d. The lattice types
- * (IQ2_*, IQ3_*, IQ1_*) are in iq_grids.c when present (see ferry__dequantize below).
+ * Types with a decoder: every ggml type that has a layout -- Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q8_1
+ * Q2_K Q3_K Q4_K Q5_K Q6_K Q8_K IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ3_S IQ1_S IQ1_M IQ4_NL IQ4_XS
+ * TQ1_0 TQ2_0 MXFP4 NVFP4 Q1_0 Q2_0. Q8_1 and Q8_K are ggml's activation formats (no to_float
+ * in ggml's type table); their decode is the obvious q * d. The lattice tables of the
+ * i-quants are in iq_tables.c.
  */
 #include "internal.h"
+#include "iq_tables.h"
 
 /* ============================================================================================
  * Helpers and constants
@@ -419,6 +421,192 @@ static void deq_tq2_0(const uint8_t *b, float *y, uint64_t nb)
 }
 
 /* ============================================================================================
+ * I-quants: lattice points with sign masks (IQ2_*, IQ3_*) or a shift (IQ1_*)
+ * ========================================================================================== */
+
+/* Coordinate values of the IQ2 lattice levels (ggml-common.h iq2xxs_grid etc. bytes). */
+static const uint8_t iq2_level[4] = {0x08, 0x19, 0x2b, 0x2b};
+
+/* Coordinate j of point k of a packed IQ2 set. */
+static inline float iq2_coord(const uint16_t *kgrid, unsigned k, int j)
+{
+    return (float)iq2_level[(kgrid[k] >> (2 * j)) & 3];
+}
+
+/* Eight sign bits from a 7-bit index: the eighth makes the number of set bits even
+ * (ggml-common.h ksigns_iq2xs). */
+static inline unsigned iq_signs(unsigned s7)
+{
+    unsigned p = s7 ^ (s7 >> 4);
+    p ^= p >> 2;
+    p ^= p >> 1;
+    return s7 | (p & 1) << 7;
+}
+
+static inline float sgn(unsigned signs, int j) { return (signs >> j & 1) ? -1.f : 1.f; }
+
+/* IQ2_XXS: d | qs as 8 pairs of u32 per block: four grid indices (bytes of the first word),
+ * four 7-bit sign indices and a 4-bit scale (the second word). */
+static void deq_iq2_xxs(const uint8_t *b, float *y, uint64_t nb)
+{
+    for (uint64_t i = 0; i < nb; i++, b += 66) {
+        const float d = h2f(b);
+        for (int ib = 0; ib < 8; ib++) {
+            const uint32_t a0 = ferry__rd32le(b + 2 + 8 * ib), a1 = ferry__rd32le(b + 6 + 8 * ib);
+            const float db = d * (0.5f + (float)(a1 >> 28)) * 0.25f;
+            for (int l = 0; l < 4; l++, y += 8) {
+                unsigned k = (a0 >> (8 * l)) & 0xFF, signs = iq_signs((a1 >> (7 * l)) & 127);
+                for (int j = 0; j < 8; j++)
+                    y[j] = db * iq2_coord(ferry__iq2xxs_kgrid, k, j) * sgn(signs, j);
+            }
+        }
+    }
+}
+
+/* IQ2_XS: d | qs[32] u16 (9-bit grid index, 7-bit sign index) | scales[8] (two 4-bit). */
+static void deq_iq2_xs(const uint8_t *b, float *y, uint64_t nb)
+{
+    for (uint64_t i = 0; i < nb; i++, b += 74) {
+        const float d = h2f(b);
+        for (int ib = 0; ib < 8; ib++) {
+            const uint8_t sc = b[66 + ib];
+            const float db[2] = {d * (0.5f + (float)(sc & 0xF)) * 0.25f,
+                                 d * (0.5f + (float)(sc >> 4)) * 0.25f};
+            for (int l = 0; l < 4; l++, y += 8) {
+                unsigned q = ferry__rd16le(b + 2 + 2 * (4 * ib + l));
+                unsigned signs = iq_signs(q >> 9);
+                for (int j = 0; j < 8; j++)
+                    y[j] = db[l / 2] * iq2_coord(ferry__iq2xs_kgrid, q & 511, j) * sgn(signs, j);
+            }
+        }
+    }
+}
+
+/* IQ2_S: d | qs[32] grid-index low bytes | signs[32] | qh[8] (two high bits per index) |
+ * scales[8]. */
+static void deq_iq2_s(const uint8_t *b, float *y, uint64_t nb)
+{
+    for (uint64_t i = 0; i < nb; i++, b += 82) {
+        const float d = h2f(b);
+        const uint8_t *qs = b + 2, *signs = b + 34, *qh = b + 66, *scales = b + 74;
+        for (int ib = 0; ib < 8; ib++, qs += 4, signs += 4) {
+            const float db[2] = {d * (0.5f + (float)(scales[ib] & 0xF)) * 0.25f,
+                                 d * (0.5f + (float)(scales[ib] >> 4)) * 0.25f};
+            for (int l = 0; l < 4; l++, y += 8) {
+                unsigned k = qs[l] | ((unsigned)(qh[ib] << (8 - 2 * l)) & 0x300);
+                for (int j = 0; j < 8; j++)
+                    y[j] = db[l / 2] * iq2_coord(ferry__iq2s_kgrid, k, j) * sgn(signs[l], j);
+            }
+        }
+    }
+}
+
+/* Coordinate j (0..3) of a 4-dimensional IQ3 point. */
+static inline float iq3_coord(uint32_t point, int j) { return (float)((point >> (8 * j)) & 0xFF); }
+
+/* IQ3_XXS: d | qs[64] grid indices | 8 u32 of four 7-bit sign indices and a 4-bit scale. */
+static void deq_iq3_xxs(const uint8_t *b, float *y, uint64_t nb)
+{
+    for (uint64_t i = 0; i < nb; i++, b += 98) {
+        const float d = h2f(b);
+        const uint8_t *qs = b + 2;
+        for (int ib = 0; ib < 8; ib++, qs += 8) {
+            const uint32_t aux = ferry__rd32le(b + 66 + 4 * ib);
+            const float db = d * (0.5f + (float)(aux >> 28)) * 0.5f;
+            for (int l = 0; l < 4; l++, y += 8) {
+                unsigned signs = iq_signs((aux >> (7 * l)) & 127);
+                uint32_t g1 = ferry__iq3xxs_grid[qs[2 * l]], g2 = ferry__iq3xxs_grid[qs[2 * l + 1]];
+                for (int j = 0; j < 4; j++) {
+                    y[j]     = db * iq3_coord(g1, j) * sgn(signs, j);
+                    y[j + 4] = db * iq3_coord(g2, j) * sgn(signs, j + 4);
+                }
+            }
+        }
+    }
+}
+
+/* IQ3_S: d | qs[64] | qh[8] (ninth index bits) | signs[32] | scales[4] (two 4-bit, odd
+ * multipliers 1 + 2s). */
+static void deq_iq3_s(const uint8_t *b, float *y, uint64_t nb)
+{
+    for (uint64_t i = 0; i < nb; i++, b += 110) {
+        const float d = h2f(b);
+        const uint8_t *qs = b + 2, *qh = b + 66, *signs = b + 74, *scales = b + 106;
+        for (int ib = 0; ib < 8; ib++, qs += 8, signs += 4) {
+            int s = ib % 2 ? scales[ib / 2] >> 4 : scales[ib / 2] & 0xF;
+            const float db = d * (float)(1 + 2 * s);
+            const unsigned h = qh[ib];
+            for (int l = 0; l < 4; l++, y += 8) {
+                uint32_t g1 = ferry__iq3s_grid[qs[2 * l] | ((h << (8 - 2 * l)) & 256)];
+                uint32_t g2 = ferry__iq3s_grid[qs[2 * l + 1] | ((h << (7 - 2 * l)) & 256)];
+                for (int j = 0; j < 4; j++) {
+                    y[j]     = db * iq3_coord(g1, j) * sgn(signs[l], j);
+                    y[j + 4] = db * iq3_coord(g2, j) * sgn(signs[l], j + 4);
+                }
+            }
+        }
+    }
+}
+
+/* Coordinate j of point k of the IQ1 set: -1, 0 or +1. */
+static inline float iq1_coord(unsigned k, int j)
+{
+    return (float)((int)((ferry__iq1s_kgrid[k] >> (2 * j)) & 3) - 1);
+}
+
+/* IQ1_S / IQ1_M shift of the lattice points (ggml-common.h IQ1S_DELTA, IQ1M_DELTA). */
+#define IQ1_DELTA 0.125f
+
+/* IQ1_S: d | qs[32] | qh[8] u16: per 32 elements, four 3-bit high index parts, a 3-bit scale
+ * and the sign of the shift. */
+static void deq_iq1_s(const uint8_t *b, float *y, uint64_t nb)
+{
+    for (uint64_t i = 0; i < nb; i++, b += 50) {
+        const float d = h2f(b);
+        const uint8_t *qs = b + 2;
+        for (int ib = 0; ib < 8; ib++, qs += 4) {
+            const unsigned qh = ferry__rd16le(b + 34 + 2 * ib);
+            const float dl = d * (float)(2 * ((qh >> 12) & 7) + 1);
+            const float delta = (qh & 0x8000) ? -IQ1_DELTA : IQ1_DELTA;
+            for (int l = 0; l < 4; l++, y += 8) {
+                unsigned k = qs[l] | ((qh >> (3 * l)) & 7) << 8;
+                for (int j = 0; j < 8; j++) y[j] = dl * (iq1_coord(k, j) + delta);
+            }
+        }
+    }
+}
+
+/* IQ1_M: qs[32] | qh[16] | scales[8] (four u16: 3-bit sub-block scales, and the f16 super-
+ * scale spread over their top nibbles). */
+static void deq_iq1_m(const uint8_t *b, float *y, uint64_t nb)
+{
+    for (uint64_t i = 0; i < nb; i++, b += 56) {
+        const uint8_t *qs = b, *qh = b + 32;
+        unsigned sc[4];
+        for (int t = 0; t < 4; t++) sc[t] = ferry__rd16le(b + 48 + 2 * t);
+        const uint16_t s16 = (uint16_t)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00F0) |
+                                         ((sc[2] >> 4) & 0x0F00) | (sc[3] & 0xF000));
+        const float d = ferry_f16_to_f32(s16);
+        for (int ib = 0; ib < 8; ib++, qs += 4, qh += 2) {
+            const float dl1 = d * (float)(2 * ((sc[ib / 2] >> (6 * (ib % 2) + 0)) & 7) + 1);
+            const float dl2 = d * (float)(2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 7) + 1);
+            const unsigned idx[4] = {qs[0] | ((qh[0] << 8) & 0x700u),
+                                     qs[1] | ((qh[0] << 4) & 0x700u),
+                                     qs[2] | ((qh[1] << 8) & 0x700u),
+                                     qs[3] | ((qh[1] << 4) & 0x700u)};
+            const float delta[4] = {(qh[0] & 0x08) ? -IQ1_DELTA : IQ1_DELTA,
+                                    (qh[0] & 0x80) ? -IQ1_DELTA : IQ1_DELTA,
+                                    (qh[1] & 0x08) ? -IQ1_DELTA : IQ1_DELTA,
+                                    (qh[1] & 0x80) ? -IQ1_DELTA : IQ1_DELTA};
+            for (int l = 0; l < 4; l++, y += 8) {
+                const float dl = l < 2 ? dl1 : dl2;
+                for (int j = 0; j < 8; j++) y[j] = dl * (iq1_coord(idx[l], j) + delta[l]);
+            }
+        }
+    }
+}
+
+/* ============================================================================================
  * Dispatch
  * ========================================================================================== */
 
@@ -429,7 +617,9 @@ static const deq_fn decoders[FERRY_DTYPE_GGML_END - FERRY_DTYPE_GGML_BASE] = {
     [2] = deq_q4_0,    [3] = deq_q4_1,    [6] = deq_q5_0,   [7] = deq_q5_1,
     [8] = deq_q8_0,    [9] = deq_q8_1,    [10] = deq_q2_k,  [11] = deq_q3_k,
     [12] = deq_q4_k,   [13] = deq_q5_k,   [14] = deq_q6_k,  [15] = deq_q8_k,
-    [20] = deq_iq4_nl, [23] = deq_iq4_xs, [34] = deq_tq1_0, [35] = deq_tq2_0,
+    [16] = deq_iq2_xxs, [17] = deq_iq2_xs, [18] = deq_iq3_xxs, [19] = deq_iq1_s,
+    [20] = deq_iq4_nl, [21] = deq_iq3_s,  [22] = deq_iq2_s, [23] = deq_iq4_xs,
+    [29] = deq_iq1_m,  [34] = deq_tq1_0,  [35] = deq_tq2_0,
     [39] = deq_mxfp4,  [40] = deq_nvfp4,  [41] = deq_q1_0,  [42] = deq_q2_0,
 };
 
