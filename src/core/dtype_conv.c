@@ -149,39 +149,42 @@ static inline double pow2(int k) { return f64_from_bits((uint64_t)(k + 1023) << 
  * ========================================================================================== */
 
 /* IEEE binary16 -> binary32, exact. Subnormal halves are rebuilt as 2^-14 * (1 + m/1024)
- * minus 2^-14, which is exact and never touches a subnormal float. */
+ * minus 2^-14, which is exact and never touches a subnormal float (so flush-to-zero modes do
+ * not matter). The selects are masks so that the float subtraction is done for every lane
+ * and the loop vectorises (a conditional float operation may not be speculated). */
 static inline uint32_t h2f_bits(uint16_t h)
 {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t o    = (uint32_t)(h & 0x7FFFu) << 13;
-    uint32_t exp  = o & 0x0F800000u;
-    uint32_t nrm  = o + 0x38000000u;        /* rebias 15 -> 127 */
-    uint32_t inf  = o + 0x70000000u;        /* exponent 31 -> 255, payload kept */
-    uint32_t sub  = f32_bits(f32_from_bits(o + 0x38800000u) - 0x1p-14f);
-    uint32_t r    = exp == 0x0F800000u ? inf : (exp == 0 ? sub : nrm);
+    uint32_t sign   = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t o      = (uint32_t)(h & 0x7FFFu) << 13;
+    uint32_t exp    = o & 0x0F800000u;
+    uint32_t sub    = f32_bits(f32_from_bits(o + 0x38800000u) - 0x1p-14f);
+    uint32_t is_inf = 0u - (uint32_t)(exp == 0x0F800000u);
+    uint32_t is_sub = 0u - (uint32_t)(exp == 0);
+    /* rebias 15 -> 127; inf / NaN get the exponent 255 and keep their payload */
+    uint32_t r      = o + 0x38000000u + (is_inf & 0x38000000u);
+    r               = (r & ~is_sub) | (sub & is_sub);
     return r | sign;
 }
 
-/* binary32 -> binary16, round to nearest even, overflow to inf (65520 and up), subnormals
- * rounded in integer arithmetic. */
+/* binary32 -> binary16, round to nearest even, overflow to inf (65520 and up). Below 2^-14
+ * the float is added to 0.5, which puts the f16 subnormal unit 2^-24 in the last place of
+ * the sum, so the addition itself rounds to nearest even (this assumes the default
+ * floating-point rounding mode, as every C conversion here does; no operand is subnormal,
+ * so flush-to-zero modes do not matter). Branch-free with mask selects so that it
+ * vectorises without per-lane variable shifts. */
 static inline uint16_t f2h_bits(uint32_t x)
 {
-    uint32_t sign = (x >> 16) & 0x8000u;
-    uint32_t a    = x & 0x7FFFFFFFu;
+    uint32_t sign   = (x >> 16) & 0x8000u;
+    uint32_t a      = x & 0x7FFFFFFFu;
     /* normal range: rebias 127 -> 15 (adding 0xC8000000 subtracts 112 << 23), then RNE */
-    uint32_t nrm  = (a + 0xC8000FFFu + ((a >> 13) & 1u)) >> 13;
-    /* subnormal range (a < 2^-14): the value in units of 2^-24 is m >> (126 - e) */
-    uint32_t e    = a >> 23;
-    uint32_t sh   = 126u - e;
-    sh            = sh - 1u > 30u ? 31u : sh;      /* keep 1..31 (other lanes are discarded) */
-    uint32_t m    = (a & 0x7FFFFFu) | 0x800000u;
-    uint32_t q    = m >> sh;
-    uint32_t rem  = m & ((1u << sh) - 1u);
-    uint32_t half = 1u << (sh - 1u);
-    uint32_t sub  = q + ((rem > half) | ((rem == half) & q));
-    uint32_t r    = a < 0x38800000u ? sub : nrm;
-    r             = a >= 0x477FF000u ? 0x7C00u : r;
-    r             = a > 0x7F800000u ? (0x7E00u | ((a >> 13) & 0x3FFu)) : r;
+    uint32_t nrm    = (a + 0xC8000FFFu + ((a >> 13) & 1u)) >> 13;
+    uint32_t sub    = f32_bits(f32_from_bits(a) + 0.5f) - 0x3F000000u;
+    uint32_t is_sub = 0u - (uint32_t)(a < 0x38800000u);
+    uint32_t is_inf = 0u - (uint32_t)(a >= 0x477FF000u);
+    uint32_t is_nan = 0u - (uint32_t)(a > 0x7F800000u);
+    uint32_t r      = (nrm & ~is_sub) | (sub & is_sub);
+    r               = (r & ~is_inf) | (0x7C00u & is_inf);
+    r               = (r & ~is_nan) | ((0x7E00u | ((a >> 13) & 0x3FFu)) & is_nan);
     return (uint16_t)(sign | r);
 }
 
