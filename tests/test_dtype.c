@@ -812,7 +812,8 @@ TEST(int_to_int_and_bool)
     CHECK(ferry_convert_elems(FERRY_DTYPE_U64, big, FERRY_DTYPE_F64, dd, 2) == FERRY_OK);
     CHECK(dd[0] == 0x1p64 && dd[1] == 0x1p63);
     /* I64 -> F64 / F32 round once, directly */
-    int64_t t[3] = {(1ll << 60) + (1ll << 36) + 1, (1ll << 53) + 1, -((1ll << 60) + (1ll << 36) + 1)};
+    const int64_t big60 = (1ll << 60) + (1ll << 36) + 1; /* just above an f32 midpoint */
+    int64_t t[3] = {big60, (1ll << 53) + 1, -big60};
     float tf[3];
     CHECK(ferry_convert_elems(FERRY_DTYPE_I64, t, FERRY_DTYPE_F32, tf, 3) == FERRY_OK);
     CHECK((double)tf[0] == 0x1p60 + 0x1p37 && (double)tf[2] == -(0x1p60 + 0x1p37));

@@ -51,7 +51,9 @@
  * 6k..6k+5 (so element 0 is the low 6 bits of the first byte).
  *
  * Buffers are little-endian and may be unaligned: every access goes through memcpy (free on
- * the usual targets), with a byte swap on big-endian hosts.
+ * the usual targets), with a byte swap on big-endian hosts. The conversions assume the
+ * default floating-point environment (round to nearest even, subnormals honoured), which the
+ * library never changes.
  */
 #include "internal.h"
 
@@ -168,10 +170,9 @@ static inline uint32_t h2f_bits(uint16_t h)
 
 /* binary32 -> binary16, round to nearest even, overflow to inf (65520 and up). Below 2^-14
  * the float is added to 0.5, which puts the f16 subnormal unit 2^-24 in the last place of
- * the sum, so the addition itself rounds to nearest even (this assumes the default
- * floating-point rounding mode, as every C conversion here does; no operand is subnormal,
- * so flush-to-zero modes do not matter). Branch-free with mask selects so that it
- * vectorises without per-lane variable shifts. */
+ * the sum, so the addition itself rounds to nearest even (under the default rounding mode,
+ * as every C conversion here). Branch-free with mask selects so that it vectorises without
+ * per-lane variable shifts. */
 static inline uint16_t f2h_bits(uint32_t x)
 {
     uint32_t sign   = (x >> 16) & 0x8000u;
