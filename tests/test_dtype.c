@@ -932,7 +932,11 @@ TEST(complex_and_refusals)
     float r[4];
     CHECK(ferry_convert_elems(FERRY_DTYPE_C64, c64, FERRY_DTYPE_F32, r, 2) == FERRY_E_DTYPE);
     CHECK(ferry_convert_elems(FERRY_DTYPE_F32, r, FERRY_DTYPE_C64, c64, 2) == FERRY_E_DTYPE);
-    CHECK(ferry_convert_elems(FERRY_DTYPE_F32, r, FERRY_DTYPE_Q4_0, c64, 32) == FERRY_E_DTYPE);
+    /* only F32 may be quantized (by src/quant); other sources to a block type are refused */
+    static uint16_t h32[32];
+    static uint8_t q40[18];
+    CHECK(ferry_convert_elems(FERRY_DTYPE_F16, h32, FERRY_DTYPE_Q4_0, q40, 32) == FERRY_E_DTYPE);
+    CHECK(ferry_convert_elems(FERRY_DTYPE_I8, h32, FERRY_DTYPE_Q4_K, q40, 256) == FERRY_E_DTYPE);
     CHECK(ferry_convert_elems(FERRY_DTYPE_STRING, r, FERRY_DTYPE_STRING, c64, 1) == FERRY_E_DTYPE);
     CHECK(ferry_convert_elems(FERRY_DTYPE_BYTES_FIXED, r, FERRY_DTYPE_BYTES_FIXED, c64, 1) ==
           FERRY_E_DTYPE);

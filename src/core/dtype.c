@@ -26,8 +26,8 @@
  *
  * ferry_dtype_is_numeric() is true for every dtype that ferry_convert_elems can turn into
  * F32: all plain real numeric types (both directions) and the GGML block types that have a
- * dequantizer (to F32 only -- quantization is not done here). The writer relies on this to
- * decide that a block tensor can be stored as F32.
+ * dequantizer (whether F32 can also be quantized to them is up to src/quant). The writer
+ * relies on this to decide that a block tensor can be stored as F32.
  */
 #include "internal.h"
 
