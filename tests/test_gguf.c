@@ -165,7 +165,10 @@ static void be_swap(uint32_t id, uint8_t *p, uint64_t n)
         }
     static const struct {
         uint32_t id, bb, n, at[2];
-    } blk[] = {{2, 18, 1, {0, 0}}, {8, 34, 1, {0, 0}}, {12, 144, 2, {0, 2}}, {14, 210, 1, {208, 0}}};
+    } blk[] = {{2, 18, 1, {0, 0}},
+               {8, 34, 1, {0, 0}},
+               {12, 144, 2, {0, 2}},
+               {14, 210, 1, {208, 0}}};
     for (size_t i = 0; i < FERRY_ARRAY_LEN(blk); i++)
         if (blk[i].id == id)
             for (uint64_t o = 0; o + blk[i].bb <= n; o += blk[i].bb)
@@ -1757,6 +1760,17 @@ TEST(vocab_150k_opens_fast)
 #else
     const double limit = 50;
 #endif
+    /* Over the allocation limit: the arrays fail with the file and offset named. */
+    ferry_limits lim = {.struct_size = sizeof lim, .total_alloc = 1u << 20};
+    ferry_ctx_set_limits(g_ctx, &lim);
+    ferry_model *m = NULL;
+    int rc = open_mem(p, n, "gguf", &m);
+    const char *e = ferry_ctx_error(g_ctx);
+    CHECK_MSG(rc == FERRY_E_LIMIT && strncmp(e, "mem.gguf: offset ", 17) == 0 &&
+                  strstr(e, "tokenizer.ggml.tokens"),
+              "%d %s", rc, ferry_ctx_error(g_ctx));
+    ferry_ctx_free(g_ctx);
+    g_ctx = ferry_ctx_new(NULL);
     printf("gguf: 150k-token vocabulary (%zu bytes) opens in %.1f ms\n", n, best);
     CHECK_MSG(best < limit, "150k vocabulary took %.1f ms", best);
     free(p);

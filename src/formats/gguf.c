@@ -448,11 +448,11 @@ static int read_array(reader *r, const char *key, ferry_meta *node)
     FERRY_TRY(rd32(r, "array element type", &et));
     if (et == GT_ARRAY)
         return ferry__fail_at(r->ctx, FERRY_E_CORRUPT, r->src, toff,
-                              "key \"%s\": array element type is ARRAY (nested array), expected "
-                              "a scalar or STRING type", key);
+                              "key \"%.200s\": array element type is ARRAY (nested array), "
+                              "expected a scalar or STRING type", key);
     if (et >= GT_COUNT)
         return ferry__fail_at(r->ctx, FERRY_E_CORRUPT, r->src, toff,
-                              "key \"%s\": array element type is %d, expected 0..12", key,
+                              "key \"%.200s\": array element type is %d, expected 0..12", key,
                               (int32_t)et);
     uint64_t coff = r->pos;
     FERRY_TRY(rdlen(r, "array count", &n));
@@ -462,21 +462,29 @@ static int read_array(reader *r, const char *key, ferry_meta *node)
     FERRY_TESTCASE(n == GGUF_MAX_ARRAY);
     if (n > GGUF_MAX_ARRAY)
         return ferry__fail_at(r->ctx, FERRY_E_CORRUPT, r->src, coff,
-                              "key \"%s\": array count is %llu, expected at most 1073741824",
-                              key, (unsigned long long)n);
+                              "key \"%.200s\": array count is %llu, expected at most "
+                              "1073741824", key, (unsigned long long)n);
     if (ferry__mul_overflow(n, each, &need_bytes) || need_bytes > left)
         return ferry__fail_at(r->ctx, FERRY_E_CORRUPT, r->src, coff,
-                              "key \"%s\": array of %llu %s needs at least %llu bytes, expected "
-                              "at most the %llu bytes remaining", key, (unsigned long long)n,
+                              "key \"%.200s\": array of %llu %s needs at least %llu bytes, "
+                              "expected at most the %llu bytes remaining", key,
+                              (unsigned long long)n,
                               vtypes[et].name, (unsigned long long)(n * each),
                               (unsigned long long)left);
     if (r->m->meta_items + n > r->ctx->limits.metadata_items)
         return ferry__fail_at(r->ctx, FERRY_E_LIMIT, r->src, coff,
-                              "key \"%s\": array of %llu items exceeds the limit metadata_items "
-                              "(%llu)", key, (unsigned long long)n,
+                              "key \"%.200s\": array of %llu items exceeds the limit "
+                              "metadata_items (%llu)", key, (unsigned long long)n,
                               (unsigned long long)r->ctx->limits.metadata_items);
     ferry__meta_set_array(node, vtypes[et].numtype);
-    FERRY_TRY(ferry__meta_reserve(r->m, node, (size_t)n));
+    if (ferry__meta_reserve(r->m, node, (size_t)n) != 0) {
+        /* Name the file and the field in the allocator's message. */
+        char why[sizeof r->ctx->err];
+        memcpy(why, r->ctx->err, sizeof why);
+        return ferry__fail_at(r->ctx, r->ctx->err_code, r->src, coff,
+                              "key \"%.200s\": array of %llu items: %.400s", key,
+                              (unsigned long long)n, why);
+    }
     for (uint64_t i = 0; i < n; i++) {
         ferry_meta *c = ferry__meta_append(r->m, node, NULL, 0);
         if (!c) return r->ctx->err_code;
@@ -531,7 +539,8 @@ static int read_kvs(reader *r, uint64_t n_kv, ferry_meta *into, align_info *al)
         if (rc) break;
         if (t >= GT_COUNT) {
             rc = ferry__fail_at(r->ctx, FERRY_E_CORRUPT, r->src, toff,
-                                "key \"%s\" has value type %d, expected 0..12", key, (int32_t)t);
+                                "key \"%.200s\" has value type %d, expected 0..12", key,
+                                (int32_t)t);
             break;
         }
         bool is_align = kn == 17 && memcmp(key, "general.alignment", 17) == 0;
