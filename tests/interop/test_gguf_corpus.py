@@ -11,6 +11,7 @@ libferry (ctypes on the shared library next to $FERRY) for the same file and com
     array elements included;
   - tensors: names, dtypes, outermost-first shapes, byte sizes, file offsets, and the bytes
     (big-endian files decoded with numpy '>' dtypes and compared after conversion);
+  - the CLI ($FERRY ls --json, $FERRY cat) shows the same keys, tensors and bytes;
   - writing: ferry_write to a .gguf is compared byte for byte with what this file's own
     little-endian v3 encoder produces from the decoded content (gguf-py's layout: KVs in
     order, tensor infos, zero padding to the alignment after the infos and after every tensor;
@@ -20,8 +21,10 @@ Prints "interop_gguf: N passed, N failed[, N skipped]". Skips when numpy, the li
 corpus is missing. The library is found at $FERRY/../../lib/libferry.so, else build/lib.
 """
 import ctypes
+import json
 import os
 import struct
+import subprocess
 import sys
 import tempfile
 
@@ -302,6 +305,31 @@ def compare(lib, path, d, m):
                                                                                 t["name"]))
 
 
+def compare_cli(path, d):
+    """The CLI's view (ls --json, cat) of the same file, when $FERRY is there."""
+    ferry = os.environ.get("FERRY")
+    if not ferry or not os.access(ferry, os.X_OK):
+        return
+    name = os.path.basename(path)
+    r = subprocess.run([ferry, "ls", path, "--json"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    if not ok(r.returncode == 0, "%s: ferry ls: %s" % (name, r.stderr[:200])):
+        return
+    j = json.loads(r.stdout)
+    ok(j.get("format") == "gguf", name + ": ls format")
+    ok(list(j.get("metadata", {}).keys()) == [k.decode() for k, _, _ in d["kvs"]],
+       name + ": ls metadata keys in file order")
+    lt = j.get("tensors", [])
+    ok(len(lt) == len(d["tensors"]), name + ": ls tensor count")
+    for t, u in zip(d["tensors"], lt):
+        ok(u.get("name") == t["name"] and u.get("dtype") == t["dtype"] and
+           u.get("shape") == t["ne"][::-1] and u.get("nbytes") == t["nbytes"],
+           "%s: ls tensor %s: %r" % (name, t["name"], u))
+        c = subprocess.run([ferry, "cat", path, t["name"]], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+        ok(c.returncode == 0 and c.stdout == t["data"], "%s: cat %s" % (name, t["name"]))
+
+
 def main():
     global skipped
     lib = load_lib()
@@ -337,6 +365,7 @@ def main():
                   (name, lib.ferry_ctx_error(ctx))):
             continue
         compare(lib, path, d, m)
+        compare_cli(path, d)
         out = os.path.join(tmp, name)
         rc = lib.ferry_write(m, out.encode(), None)
         if ok(rc == 0, "%s: write: %s" % (name, lib.ferry_ctx_error(ctx))):
