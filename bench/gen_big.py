@@ -8,7 +8,7 @@ import numpy as np
 out = sys.argv[1]
 mib = int(sys.argv[2]) if len(sys.argv) > 2 else 1024
 rng = np.random.default_rng(1)
-chunk = rng.standard_normal(4 << 20, dtype=np.float32)  # 16 MiB of values, reused
+chunk = rng.standard_normal(8 << 20, dtype=np.float32)  # 32 MiB of values, reused
 tensors, total, i = [], 0, 0
 while total < mib << 20:
     shape, dt = ((4096, 1024), "F32") if i % 2 == 0 else ((4096, 2048), "F16")

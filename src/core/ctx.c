@@ -306,6 +306,13 @@ void ferry__arena_free(ferry__arena *a)
 
 void *ferry__arena_alloc(ferry__arena *a, size_t n)
 {
+    void *p = ferry__arena_alloc_uninit(a, n);
+    if (p) memset(p, 0, n);
+    return p;
+}
+
+void *ferry__arena_alloc_uninit(ferry__arena *a, size_t n)
+{
     n = (n + 15) & ~(size_t)15;
     if (n == 0) n = 16;
     if (!a->head || a->cap - a->used < n) {
@@ -328,7 +335,6 @@ void *ferry__arena_alloc(ferry__arena *a, size_t n)
     }
     uint8_t *p = (uint8_t *)a->head + BLOCK_HDR + a->used;
     a->used += n;
-    memset(p, 0, n);
     return p;
 }
 
@@ -338,7 +344,7 @@ char *ferry__arena_strndup(ferry__arena *a, const char *s, size_t n)
         ferry__fail(a->ctx, FERRY_E_NOMEM, "string too long");
         return NULL;
     }
-    char *p = ferry__arena_alloc(a, n + 1);
+    char *p = ferry__arena_alloc_uninit(a, n + 1);
     if (!p) return NULL;
     if (n) memcpy(p, s, n);
     p[n] = 0;

@@ -155,6 +155,8 @@ void  ferry__arena_init(ferry__arena *a, ferry_ctx *ctx);
 void  ferry__arena_free(ferry__arena *a);
 /* 16-byte aligned, zero-filled. NULL + context error on failure. */
 void *ferry__arena_alloc(ferry__arena *a, size_t n);
+/* Same without zero-filling (for memory the caller overwrites at once). */
+void *ferry__arena_alloc_uninit(ferry__arena *a, size_t n);
 char *ferry__arena_strndup(ferry__arena *a, const char *s, size_t n);
 
 /* ============================================================================================
@@ -194,6 +196,15 @@ ferry_source *ferry__source_ref(ferry_source *src);
 uint64_t ferry__source_abs_offset(const ferry_source *src, uint64_t off,
                                   const ferry_source **root);
 
+/* If the bytes [off, off+len) of src are bytes of a regular file, stores its descriptor and
+ * the absolute offset and returns true (for kernel-side copies). */
+bool ferry__source_file_range(const ferry_source *src, uint64_t off, uint64_t len, int *fd,
+                              uint64_t *abs_off);
+/* Tells the kernel the mapped pages of [off, off+len) will not be needed again soon, so a
+ * streaming pass over a big file does not accumulate them in the resident set. Data stays
+ * valid (pages are re-read from the page cache on the next access). No-op when unmapped. */
+void ferry__source_drop_pages(ferry_source *src, uint64_t off, uint64_t len);
+
 /* Opens `rel`, a path found inside a model file, relative to the directory of `base_path`,
  * refusing absolute paths, drive letters, backslashes, "..", empty segments, and symlinks
  * that resolve outside that directory. */
@@ -216,6 +227,11 @@ struct ferry_sink {
     size_t     buf_cap;
     int        failed;     /* sticky: once a write failed the sink only accepts abort */
 };
+
+/* Appends len bytes of a file (fd at offset off) to a file sink with a kernel-side copy
+ * (copy_file_range). Returns FERRY_E_UNSUPPORTED, having written nothing, when the sink is not
+ * a file or the kernel cannot do it; the caller then copies through memory. */
+int ferry__sink_copy_fd(ferry_sink *sink, int fd, uint64_t off, uint64_t len);
 
 /* ============================================================================================
  * Metadata

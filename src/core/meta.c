@@ -35,12 +35,12 @@ int ferry__meta_reserve(ferry_model *m, ferry_meta *p, size_t extra)
         return ferry__fail(m->ctx, FERRY_E_LIMIT, "metadata container too large");
     size_t cap = p->v.c.cap ? p->v.c.cap : 4;
     while (cap < need) cap *= 2;
-    ferry_meta *items = ferry__arena_alloc(&m->arena, sizeof *items * cap);
+    ferry_meta *items = ferry__arena_alloc_uninit(&m->arena, sizeof *items * cap);
     if (!items) return m->ctx->err_code;
     if (p->v.c.n) memcpy(items, p->v.c.items, sizeof *items * p->v.c.n);
     p->v.c.items = items;
     if (p->kind == FERRY_META_MAP) {
-        char **keys = ferry__arena_alloc(&m->arena, sizeof *keys * cap);
+        char **keys = ferry__arena_alloc_uninit(&m->arena, sizeof *keys * cap);
         if (!keys) return m->ctx->err_code;
         if (p->v.c.n) memcpy(keys, p->v.c.keys, sizeof *keys * p->v.c.n);
         p->v.c.keys = keys;

@@ -9,6 +9,7 @@
  *
  * A memory sink collects everything in a growable buffer (tests, fuzzers, bindings).
  */
+#define _GNU_SOURCE /* copy_file_range */
 #include "internal.h"
 
 #include <errno.h>
@@ -123,6 +124,30 @@ int ferry_sink_write(ferry_sink *s, const void *data, size_t len)
         if (len > s->buf_cap - s->buf_len) FERRY_TRY(flush(s));
         memcpy(s->buf + s->buf_len, data, len);
         s->buf_len += len;
+    }
+    s->pos += len;
+    return FERRY_OK;
+}
+
+int ferry__sink_copy_fd(ferry_sink *s, int fd, uint64_t off, uint64_t len)
+{
+    if (!s || s->is_memory || s->failed) return FERRY_E_UNSUPPORTED;
+    FERRY_TRY(flush(s));
+    loff_t in = (loff_t)off;
+    uint64_t done = 0;
+    while (done < len) {
+        size_t want = len - done > (1u << 30) ? (1u << 30) : (size_t)(len - done);
+        ssize_t k = copy_file_range(fd, &in, s->fd, NULL, want, 0);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            if (done == 0 && (k == 0 || errno == ENOSYS || errno == EXDEV || errno == EINVAL ||
+                              errno == EOPNOTSUPP || errno == EBADF))
+                return FERRY_E_UNSUPPORTED; /* nothing written: the caller copies instead */
+            s->failed = 1;
+            return ferry__fail(s->ctx, FERRY_E_IO, "%s: copy failed: %s", s->final_path,
+                               k < 0 ? strerror(errno) : "source ended early");
+        }
+        done += (uint64_t)k;
     }
     s->pos += len;
     return FERRY_OK;

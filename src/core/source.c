@@ -13,6 +13,7 @@
  * "..", no empty or absolute components, and after resolving symlinks stays inside the
  * directory of the file that named it.
  */
+#define _DEFAULT_SOURCE /* madvise */
 #include "internal.h"
 
 #include <errno.h>
@@ -234,6 +235,35 @@ const void *ferry_source_map(ferry_source *src, uint64_t offset, uint64_t len)
     if (!src || !src->map || ferry__add_overflow(offset, len, &end) || end > src->size)
         return NULL;
     return src->map + offset;
+}
+
+bool ferry__source_file_range(const ferry_source *src, uint64_t off, uint64_t len, int *fd,
+                              uint64_t *abs_off)
+{
+    uint64_t end;
+    if (!src || ferry__add_overflow(off, len, &end) || end > src->size) return false;
+    const ferry_source *root;
+    uint64_t abs = ferry__source_abs_offset(src, off, &root);
+    if (root->kind != FERRY__SRC_FILE || root->fd < 0) return false;
+    *fd      = root->fd;
+    *abs_off = abs;
+    return true;
+}
+
+void ferry__source_drop_pages(ferry_source *src, uint64_t off, uint64_t len)
+{
+    if (!src || len == 0) return;
+    const ferry_source *root;
+    uint64_t abs = ferry__source_abs_offset(src, off, &root);
+    if (root->kind != FERRY__SRC_FILE || !root->map || abs >= root->map_len) return;
+    if (len > root->map_len - abs) len = root->map_len - abs;
+    /* Only whole pages inside the range. */
+    long pg = sysconf(_SC_PAGESIZE);
+    uint64_t page = pg > 0 ? (uint64_t)pg : 4096;
+    uint64_t a = ferry__align_up(abs, page), b = (abs + len) / page * page;
+    /* madvise, not posix_madvise: glibc makes POSIX_MADV_DONTNEED a no-op. On a read-only
+     * private file mapping MADV_DONTNEED only drops our page-table entries. */
+    if (b > a) (void)madvise((void *)(root->map + a), (size_t)(b - a), MADV_DONTNEED);
 }
 
 /* ============================================================================================

@@ -33,10 +33,26 @@ int ferry__wplan_write_tensor(ferry__wplan *plan, int64_t i, ferry_sink *sink)
     const ferry__tensor *t = &m->tensors[w->src_index];
     if (w->dtype == t->dtype) {
         const void *p = NULL;
+        int fd;
+        uint64_t abs;
+        if (!t->mem && t->src && (t->flags & FERRY_TENSOR_ZERO_COPY) &&
+            ferry__source_file_range(t->src, t->offset, t->nbytes, &fd, &abs)) {
+            /* Stored bytes are the output bytes: let the kernel copy them (as cp does), so
+             * they never enter our address space. */
+            int rc = FERRY_OK;
+            for (uint64_t off = 0; off < t->nbytes && rc == 0; off += MAP_CHUNK) {
+                uint64_t k = t->nbytes - off < MAP_CHUNK ? t->nbytes - off : MAP_CHUNK;
+                rc = ferry__sink_copy_fd(sink, fd, abs + off, k);
+                if (rc == 0) rc = progress(plan, k);
+                else if (rc == FERRY_E_UNSUPPORTED && off == 0) break;
+            }
+            if (rc != FERRY_E_UNSUPPORTED) return rc;
+        }
         if (ferry_tensor_data(m, w->src_index, &p) == 0) {
             for (uint64_t off = 0; off < t->nbytes; off += MAP_CHUNK) {
                 uint64_t k = t->nbytes - off < MAP_CHUNK ? t->nbytes - off : MAP_CHUNK;
                 FERRY_TRY(ferry_sink_write(sink, (const uint8_t *)p + off, (size_t)k));
+                if (!t->mem) ferry__source_drop_pages(t->src, t->offset + off, k);
                 FERRY_TRY(progress(plan, k));
             }
             return FERRY_OK;
@@ -75,6 +91,10 @@ int ferry__wplan_write_tensor(ferry__wplan *plan, int64_t i, ferry_sink *sink)
         rc = ferry_tensor_read_as(m, w->src_index, e, k, w->dtype, buf);
         if (!rc) rc = ferry_sink_write(sink, buf, (size_t)ob);
         if (!rc) rc = progress(plan, ob);
+        uint64_t sb0, sb1;
+        if (!rc && t->src && ferry__dtype_nbytes(t->dtype, e, t->itemsize, &sb0) &&
+            ferry__dtype_nbytes(t->dtype, e + k, t->itemsize, &sb1))
+            ferry__source_drop_pages(t->src, t->offset + sb0, sb1 - sb0);
     }
     ferry__free(plan->ctx, buf, (size_t)out_chunk);
     return rc;
