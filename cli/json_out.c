@@ -197,8 +197,36 @@ static void str_body(jw *w, const unsigned char *s, size_t n)
     }
 }
 
+/* The common case -- a short string that needs no escaping (a token, a key, a tensor name)
+ * -- copied straight into the buffer in one pass; false when it needs the general path. */
+static bool str_plain(jw *w, const unsigned char *s, size_t n)
+{
+    if (n > 256 || w->cap - w->len < n + 3 || w->err) return false;
+    char *o = w->buf + w->len;
+    *o++ = w->comma ? ',' : '"';
+    if (w->comma) *o++ = '"';
+    for (size_t i = 0; i < n;) {
+        unsigned char k = special[s[i]];
+        if (k == 0) {
+            o[i] = (char)s[i];
+            i++;
+            continue;
+        }
+        uint32_t cp;
+        size_t len = k == 2 ? cli_utf8_seq(s + i, n - i, &cp) : 0;
+        if (len == 0 || cp == 0x2028 || cp == 0x2029) return false; /* nothing committed yet */
+        memcpy(o + i, s + i, len);
+        i += len;
+    }
+    o[n] = '"';
+    w->len = (size_t)(o + n + 1 - w->buf);
+    w->comma = true;
+    return true;
+}
+
 void jw_str(jw *w, const char *s, size_t n)
 {
+    if (str_plain(w, (const unsigned char *)s, n)) return;
     sep(w);
     putch(w, '"');
     str_body(w, (const unsigned char *)s, n);

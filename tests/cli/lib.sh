@@ -33,6 +33,7 @@ t_done() { echo "$1: $T_PASS passed, $T_FAIL failed"; [ "$T_FAIL" -eq 0 ]; }
 #   write_gguf(path, kvs=[(key, type, value)], tensors=[(name, ggml_type, shape, bytes)])
 T_SKIP=0
 PY=/usr/bin/python3
+case $FERRY in /*) ;; *) FERRY=$(pwd)/$FERRY;; esac  # tests may cd
 t_skip() { T_SKIP=$((T_SKIP + 1)); echo "skipped: $*"; }
 t_done() { if [ "$T_SKIP" -gt 0 ]; then echo "$1: $T_PASS passed, $T_FAIL failed, $T_SKIP skipped"
     else echo "$1: $T_PASS passed, $T_FAIL failed"; fi; [ "$T_FAIL" -eq 0 ]; }
