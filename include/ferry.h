@@ -461,6 +461,41 @@ FERRY_API int ferry_write_sink(ferry_model *m, ferry_sink *sink, const ferry_wri
 /* The format a path would be written as (from its extension), or NULL. */
 FERRY_API const char *ferry_format_for_path(const char *path);
 
+/* ============================================================================================
+ * Quantization (f32 rows to GGML block types, as llama-quantize writes them)
+ * ========================================================================================== */
+
+/*
+ * Quantizes `nrows` rows of `n_per_row` f32 values (row-major, native byte order) from `src`
+ * into `dst` as dtype `dt`, producing exactly the bytes of ggml's ggml_quantize_chunk (the
+ * function llama-quantize uses) for the same input. dst receives
+ * nrows * (n_per_row / ferry_dtype_block_size(dt)) * ferry_dtype_block_bytes(dt) bytes (for
+ * F32 / F16 / BF16: nrows * n_per_row elements). n_per_row must be a multiple of the block
+ * size.
+ *
+ * `imatrix` (may be NULL) is an importance matrix of n_per_row non-negative weights applied to
+ * every row, as in llama-quantize --imatrix; types that ggml quantizes without one ignore it.
+ * Types for which ferry_dtype_needs_imatrix() is nonzero require it.
+ *
+ * `nthreads`: rows are split across this many threads (0: one per online CPU); the output
+ * is identical for every thread count. The call does not allocate memory; the buffers are
+ * owned by the caller and must not overlap. Non-finite inputs give unspecified (but
+ * in-bounds, deterministic) output, never a crash.
+ *
+ * Returns FERRY_OK; FERRY_E_DTYPE if dt cannot be quantized (see ferry_dtype_can_quantize);
+ * FERRY_E_ARG for a negative count, n_per_row not a multiple of the block size, a missing
+ * required imatrix, NULL buffers with nonzero sizes, or sizes that overflow. Thread-safe.
+ */
+FERRY_API int ferry_quantize_elems(ferry_dtype dt, const float *src, void *dst, int64_t nrows,
+                                   int64_t n_per_row, const float *imatrix, int nthreads);
+/* Nonzero when ferry_quantize_elems can produce dtype dt: F32, F16, BF16 and the GGML types
+ * Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q8_1 Q2_K..Q6_K Q8_K IQ4_NL IQ4_XS TQ1_0 TQ2_0 MXFP4 NVFP4 Q1_0
+ * Q2_0. ferry_convert_elems converts F32 to these too (without importance matrix). */
+FERRY_API int ferry_dtype_can_quantize(ferry_dtype dt);
+/* Nonzero for the GGML types that can only be quantized with an importance matrix (IQ2_XXS,
+ * IQ2_XS, IQ1_S), as in ggml. */
+FERRY_API int ferry_dtype_needs_imatrix(ferry_dtype dt);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,8 +19,9 @@
  *     after clamping); integer -> integer narrowing also saturates (it does not wrap);
  *   - to BOOL: nonzero -> 1 (NaN is nonzero).
  * GGML block types dequantize to F32 (src/quant/dequant.c) and continue from there;
- * nothing converts *to* a block type here (FERRY_E_DTYPE). Complex types convert only among
- * themselves, component by component; complex <-> real is refused.
+ * F32 converts *to* the block types that src/quant/quantize.c can produce (ggml's bytes, no
+ * importance matrix); other sources to a block type are refused (FERRY_E_DTYPE). Complex
+ * types convert only among themselves, component by component; complex <-> real is refused.
  *
  * Special values of the small float formats (ml_dtypes conventions, since that is what the
  * files we read were written with; OCP OFP8 / MX v1.0 for the formats):
@@ -56,6 +57,7 @@
  * library never changes.
  */
 #include "internal.h"
+#include "quant/quant.h"
 
 #include <math.h>
 
@@ -815,7 +817,11 @@ int ferry_convert_elems(ferry_dtype sdt, const void *src, ferry_dtype ddt, void 
         if (nb) memmove(d, s, (size_t)nb);
         return FERRY_OK;
     }
-    if (ferry_dtype_is_block(ddt)) return FERRY_E_DTYPE; /* quantizing is not done here */
+    if (ferry_dtype_is_block(ddt)) {
+        /* F32 -> block: ggml's quantizer without importance matrix (src/quant/quantize.c). */
+        if (sdt != FERRY_DTYPE_F32) return FERRY_E_DTYPE;
+        return ferry__quantize_f32(ddt, s, d, n);
+    }
     if (ferry_dtype_is_block(sdt)) {
         if (dd->is_complex || cls_of(ddt) == CLS_NONE) return FERRY_E_DTYPE;
         /* Ask once up front so that a missing dequantizer fails before anything is written. */
