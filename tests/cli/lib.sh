@@ -118,3 +118,6 @@ def write_gguf(path, kvs=(), tensors=(), alignment=32):
     with open(path, "wb") as f:
         f.write(head + b"".join(blobs))
 PY
+# tests/run.sh runs every tests/cli/*.sh, this helper file included: when run on its own
+# rather than sourced, it has nothing to test and says so in the summary format.
+case $0 in *lib.sh) echo "lib.sh: 0 passed, 0 failed"; exit 0;; esac
