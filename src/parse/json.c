@@ -933,7 +933,10 @@ int ferry__strbuf_put(ferry__strbuf *b, const void *s, size_t n)
     return FERRY_OK;
 }
 
-int ferry__strbuf_puts(ferry__strbuf *b, const char *s) { return ferry__strbuf_put(b, s, strlen(s)); }
+int ferry__strbuf_puts(ferry__strbuf *b, const char *s)
+{
+    return ferry__strbuf_put(b, s, strlen(s));
+}
 
 int ferry__json_write_string(ferry__strbuf *b, const char *s, size_t n)
 {
