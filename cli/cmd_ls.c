@@ -2,8 +2,8 @@
  * cmd_ls.c -- `ferry ls FILE [--json]`: every tensor of a model.
  *
  * Text: one line per tensor, "name  dtype  [shape]  nbytes" in aligned columns (names and
- * dtypes left-aligned, byte counts right-aligned), plus "(not plain)" or "(unknown dtype)"
- * for tensors whose bytes ferry cannot hand out. Column widths need a first pass over the
+ * dtypes left-aligned, byte counts right-aligned), plus "(not plain: <native dtype>)" or
+ * "(unknown dtype)" for tensors whose bytes ferry cannot hand out. Column widths need a first pass over the
  * tensors; both passes are linear. Names longer than 64 columns do not widen the column:
  * one absurd name should not push every other line off the screen.
  *
@@ -107,10 +107,17 @@ static int text_out(const ferry_model *m)
         size_t nb = cli_fmt_u64(b, ti.nbytes);
         pad(wshape - shape_width(&ti) + 2 + wbytes - nb);
         fwrite(b, 1, nb, stdout);
-        if (ti.status == FERRY_TENSOR_NOT_PLAIN)
-            fputs("  (not plain)", stdout);
-        else if (ti.status == FERRY_TENSOR_UNKNOWN_DTYPE)
+        if (ti.status == FERRY_TENSOR_NOT_PLAIN) {
+            /* The format's own spelling says what it is ("|O", a structured descr...). */
+            fputs("  (not plain", stdout);
+            if (ti.native_dtype && strcmp(ti.native_dtype, dt) != 0) {
+                fputs(": ", stdout);
+                cli_write_escaped(stdout, ti.native_dtype, strlen(ti.native_dtype), 0);
+            }
+            fputc(')', stdout);
+        } else if (ti.status == FERRY_TENSOR_UNKNOWN_DTYPE) {
             fputs("  (unknown dtype)", stdout);
+        }
         fputc('\n', stdout);
     }
     return CLI_OK;

@@ -421,8 +421,8 @@ bool cli_fmt_double(char *buf, double v, ferry_dtype numtype)
         strcpy(buf, neg ? "-0.0" : "0.0");
         return true;
     }
-    uint64_t digits;
-    int exp10;
+    uint64_t digits = 0;
+    int exp10 = 0;
     bool small = numtype == FERRY_DTYPE_F32 || numtype == FERRY_DTYPE_F16 ||
                  numtype == FERRY_DTYPE_BF16 || numtype == FERRY_DTYPE_F8_E4M3FN ||
                  numtype == FERRY_DTYPE_F8_E5M2;

@@ -143,4 +143,24 @@ sys.exit(0 if np.frombuffer(raw, dt).astype(dt.replace(">", "<")).tobytes() == o
         t_skip "corpus big-endian GGUF not found"
     fi
 fi
+# NumPy files: cat gives what numpy.load gives (big-endian and Fortran-order arrays are
+# turned into little-endian C order). Object arrays are never loaded (allow_pickle=False).
+if need_format npy && need_format npz && [ -d "$SHARED/corpus/generated" ]; then
+    for f in "$SHARED"/corpus/generated/np_*.npy "$SHARED"/corpus/generated/np_*.npz \
+             "$SHARED"/corpus/numpy/*/*/tests/test.np?; do
+        [ -f "$f" ] || continue
+        "$F" ls --json "$f" >"$T_TMP/np.json" 2>/dev/null || continue
+        for t in $("$PY" -c 'import json,sys; print(" ".join(t["name"] for t in json.load(open(sys.argv[1]))["tensors"] if t["status"] == "plain"))' "$T_TMP/np.json"); do
+            "$F" cat "$f" "$t" >"$T_TMP/np.bin" 2>"$T_TMP/e"
+            "$PY" -c 'import sys, numpy as np
+f, name = sys.argv[1], sys.argv[2]
+a = np.load(f, allow_pickle=False)
+if f.endswith(".npz"): a = a[name]
+a = np.ascontiguousarray(a)
+a = a.astype(a.dtype.newbyteorder("<"))
+sys.exit(0 if a.tobytes() == open(sys.argv[3], "rb").read() else 1)' "$f" "$t" "$T_TMP/np.bin" && t_ok ||
+                t_fail "cat $(basename "$f") $t differs from numpy.load: $(head -c 200 "$T_TMP/e")"
+        done
+    done
+fi
 t_done cat
