@@ -1570,8 +1570,6 @@ static void rm_file(const char *dir, const char *name)
  * 4: shard 3 missing. */
 static void write_set(const char *dir, const char *prefix, int bad)
 {
-    static const uint64_t dummy = 0;
-    (void)dummy;
     for (int s = 0; s < 3; s++) {
         kvspec kv[4];
         int nk = 0;
