@@ -673,6 +673,17 @@ TEST(format_double_like_python_repr)
     CHECK_EQ_STR(fmt(INFINITY), "inf");
     CHECK_EQ_STR(fmt(-INFINITY), "-inf");
     CHECK_EQ_STR(fmt(NAN), "nan");
+    char o32[32];
+    static const struct {
+        float       v;
+        const char *s;
+    } f32[] = {{1e-5f, "1e-05"},       {0.1f, "0.1"},           {3.4028235e38f, "3.4028235e+38"},
+               {16777216.0f, "16777216.0"}, {1.17549435e-38f, "1.1754944e-38"},
+               {1.4e-45f, "1e-45"},     {-2.5f, "-2.5"}};
+    for (size_t i = 0; i < FERRY_ARRAY_LEN(f32); i++) {
+        ferry__json_format_float32(f32[i].v, o32);
+        CHECK_EQ_STR(o32, f32[i].s);
+    }
     /* shortest round trip for many bit patterns */
     uint64_t x = 0x9E3779B97F4A7C15ull;
     int bad = 0;

@@ -52,7 +52,8 @@
  * shape, data_offsets, strings escaped like serde_json; the header padded with spaces to a
  * multiple of 8. "__metadata__" comes from the model's top-level metadata: strings as they
  * are, integers in decimal, floats as the shortest string that reads back (Python repr
- * style), booleans "true"/"false"; nulls, bytes, arrays and maps are skipped with a notice.
+ * style; F32 values as the shortest that reads back as the same float), booleans
+ * "true"/"false"; nulls, bytes, arrays and maps are skipped with a notice.
  * The reference writer iterates a Rust HashMap for "__metadata__", so with more than one
  * entry its order is not reproducible; ours is the model's order.
  */
@@ -1078,7 +1079,9 @@ static int write_metadata(ferry__wplan *plan, ferry__strbuf *b, bool *any)
             text = num;
             break;
         case FERRY_META_FLOAT:
-            len = ferry__json_format_double(ferry_meta_float(v), num);
+            len = ferry_meta_numtype(v) == FERRY_DTYPE_F32
+                      ? ferry__json_format_float32((float)ferry_meta_float(v), num)
+                      : ferry__json_format_double(ferry_meta_float(v), num);
             text = num;
             break;
         case FERRY_META_BOOL:

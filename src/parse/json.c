@@ -991,7 +991,8 @@ static size_t split_e(const char *t, char *digits, int *exp10)
     return nd;
 }
 
-size_t ferry__json_format_double(double v, char out[32])
+/* Shortest digits of v that read back as v (as a float when single is set). */
+static size_t format_shortest(double v, bool single, char out[32])
 {
     if (isnan(v)) return (size_t)snprintf(out, 32, "nan");
     if (isinf(v)) return (size_t)snprintf(out, 32, v < 0 ? "-inf" : "inf");
@@ -1006,7 +1007,8 @@ size_t ferry__json_format_double(double v, char out[32])
         int k = snprintf(chk, sizeof chk, "%s%se%d", v < 0 ? "-" : "", digits,
                          x - (int)(nd - 1));
         double back;
-        if (ferry__json_number_to_double(chk, (size_t)k, &back) && back == v) break;
+        if (!ferry__json_number_to_double(chk, (size_t)k, &back)) continue;
+        if (single ? (float)back == (float)v : back == v) break;
     }
     while (nd > 1 && digits[nd - 1] == '0') digits[--nd] = 0;
     size_t o = 0;
@@ -1042,4 +1044,14 @@ size_t ferry__json_format_double(double v, char out[32])
     }
     out[o] = 0;
     return o;
+}
+
+size_t ferry__json_format_double(double v, char out[32])
+{
+    return format_shortest(v, false, out);
+}
+
+size_t ferry__json_format_float32(float v, char out[32])
+{
+    return format_shortest(v, true, out);
 }

@@ -149,6 +149,9 @@ int ferry__json_write_string(ferry__strbuf *b, const char *s, size_t n);
  * repr() does ("0.1", "1.0", "1e-05", "1.5e+16", "inf", "-inf", "nan"), independent of the
  * locale. out must hold 32 bytes; returns the length. */
 size_t ferry__json_format_double(double v, char out[32]);
+/* The same for a float: the shortest decimal that reads back as the same float ("1e-05" for
+ * 1e-5f, not the double expansion of its binary value). */
+size_t ferry__json_format_float32(float v, char out[32]);
 
 /* Converts the JSON number text s[0..n) (already known to match the JSON number grammar) to
  * the nearest double, correctly rounded and independent of the locale. Returns false when the
