@@ -164,6 +164,11 @@ TEST(parse_into_root)
     CHECK_EQ_INT(ferry_meta_count(root), 3);
     CHECK_EQ_STR(ferry_meta_key_at(root, 0), "before");
     CHECK_EQ_INT(ferry_meta_numtype(ferry_meta_get(root, "b")), FERRY_DTYPE_BOOL);
+    /* anything but an object would replace the root MAP: refused */
+    CHECK_EQ_INT(ferry__json_parse(m, m->meta, NULL, 0, "[1]", 3, 0), FERRY_E_CORRUPT);
+    CHECK_EQ_INT(ferry__json_parse(m, m->meta, NULL, 0, "null", 4, 0), FERRY_E_CORRUPT);
+    CHECK_EQ_INT(ferry_meta_kind_of(ferry_model_metadata(m)), FERRY_META_MAP);
+    CHECK_EQ_INT(ferry_meta_count(ferry_model_metadata(m)), 3);
     ferry_model_close(m);
 }
 

@@ -801,6 +801,9 @@ int ferry__json_read_value(ferry__json_reader *r, ferry_model *m, ferry_meta *ds
     size_t n = 0, cap = 0;
     ferry_meta *cur = dst;
     int tok = r->tok, rc = FERRY_OK;
+    if (dst == m->meta && tok != FERRY__JSON_OBJECT) /* the root must stay a MAP */
+        return ferry__json_fail(r, FERRY_E_CORRUPT, "found %s, expected a JSON object",
+                                ferry__json_tok_name(tok));
     for (;;) {
         /* Place the value token `tok` into `cur`. */
         switch (tok) {

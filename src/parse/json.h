@@ -100,7 +100,8 @@ int ferry__json_next(ferry__json_reader *r);
  * (nothing to do for scalars). Returns 0 or a negative status. */
 int ferry__json_skip(ferry__json_reader *r);
 /* After ferry__json_next returned the first token of a value, reads the whole value into dst,
- * a node obtained from ferry__meta_append (or a model's root when the value is an object).
+ * a fresh node obtained from ferry__meta_append, or the model's root (m->meta): an object is
+ * then merged into the root's entries, and any other value is refused (the root stays a MAP).
  * Keys containing U+0000 are refused (FERRY_E_UNSUPPORTED): metadata keys are C strings. */
 int ferry__json_read_value(ferry__json_reader *r, ferry_model *m, ferry_meta *dst);
 /* Sets the context error "<file>: offset <token offset>: <message>" and returns code. */
