@@ -245,6 +245,27 @@ TEST(every_dtype_string)
     }
 }
 
+/* Detection sees past a run of leading whitespace longer than the probed bytes. */
+TEST(detects_long_leading_whitespace)
+{
+    size_t pad = 10000;
+    char *hdr = malloc(pad + 64);
+    memset(hdr, ' ', pad);
+    strcpy(hdr + pad, "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}");
+    blob b = make(hdr, 1);
+    ferry_model *m;
+    CHECK_EQ_INT(open_blob(b, NULL, &m), 0);
+    CHECK_EQ_INT(ferry_model_tensor_count(m), 1);
+    ferry_model_close(m);
+    free(b.p);
+    /* whitespace up to the end of the header: not ours (and not valid JSON either) */
+    hdr[pad] = 0;
+    b = make(hdr, 0);
+    CHECK_EQ_INT(open_blob(b, NULL, &m), FERRY_E_UNKNOWN_FORMAT);
+    free(b.p);
+    free(hdr);
+}
+
 /* serde accepts more spellings than the README shows; so must we. */
 TEST(serde_spellings)
 {
@@ -1185,6 +1206,7 @@ int main(void)
     snprintf(g_dir, sizeof g_dir, "%s", t_tmpdir());
     RUN(reads_tensors_in_offset_order);
     RUN(every_dtype_string);
+    RUN(detects_long_leading_whitespace);
     RUN(serde_spellings);
     RUN(header_too_small);
     RUN(header_length);

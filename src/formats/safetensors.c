@@ -690,15 +690,29 @@ static int parse_file(ferry_model *m, ferry_source *src, keyset *merge)
     return rc;
 }
 
-/* Whether src starts like a safetensors file (the cheap part of the bid). */
-static bool looks_single(const uint8_t *head, size_t head_len, uint64_t size)
+/* Whether the probed input starts like a safetensors file: a plausible N and a header whose
+ * first non-whitespace byte is '{'. The reference reader accepts any amount of leading
+ * whitespace, so when the probed bytes are all whitespace the scan goes on through the source
+ * in small stack-buffered reads (bounded by N, itself at most 10^8; nothing is allocated). */
+static bool looks_single(const ferry__probe *p)
 {
-    if (head_len < 8 || size < 8) return false;
-    uint64_t n = ferry__rd64le(head);
-    if (n > ST_MAX_HEADER || n > size - 8) return false;
-    for (size_t i = 8; i < head_len && i - 8 < n; i++) {
-        if (head[i] == '{') return true;
-        if (!is_ws(head[i])) return false;
+    if (p->head_len < 8 || p->size < 8) return false;
+    uint64_t n = ferry__rd64le(p->head);
+    if (n > ST_MAX_HEADER || n > p->size - 8) return false;
+    uint64_t i = 8;
+    for (; i < p->head_len && i - 8 < n; i++) {
+        if (p->head[i] == '{') return true;
+        if (!is_ws(p->head[i])) return false;
+    }
+    uint8_t buf[512];
+    while (p->src && i - 8 < n) {
+        size_t k = n - (i - 8) < sizeof buf ? (size_t)(n - (i - 8)) : sizeof buf;
+        if (ferry_source_read(p->src, i, buf, k) != 0) return false;
+        for (size_t j = 0; j < k; j++) {
+            if (buf[j] == '{') return true;
+            if (!is_ws(buf[j])) return false;
+        }
+        i += k;
     }
     return false;
 }
@@ -1004,7 +1018,7 @@ static int st_bid(const ferry__probe *p)
         if (!p->path || !scan_dir(p->path, &d)) return 0;
         return d.n_index > 0 || d.n_single == 1 ? 30 : 0;
     }
-    if (looks_single(p->head, p->head_len, p->size)) return 40;
+    if (looks_single(p)) return 40;
     if (looks_index(p->head, p->head_len)) return 30;
     return 0;
 }
