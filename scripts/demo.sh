@@ -22,7 +22,7 @@ step "$ferry" convert "$out/tiny-llama.npz" "$out/roundtrip.safetensors"
 echo
 echo "Checking that every tensor survived safetensors -> GGUF -> NumPy -> safetensors:"
 n=0
-for t in $("$ferry" ls --names "$sample"); do
+for t in $("$ferry" ls "$sample" | awk '{print $1}'); do
     "$ferry" cat "$sample" "$t" -o "$out/a.bin"
     "$ferry" cat "$out/roundtrip.safetensors" "$t" -o "$out/b.bin"
     cmp -s "$out/a.bin" "$out/b.bin" || { echo "  MISMATCH in $t"; exit 1; }

@@ -2,7 +2,7 @@
 # run.sh BUILD_DIR... -- runs ferry's whole test suite against each build directory:
 #   1. unit/conformance programs  BUILD/tests/test_*
 #   2. fuzz harnesses over their seeds  BUILD/fuzz/fuzz_<name>  fuzz/seeds/<name>/
-#   3. CLI tests  tests/cli/*.sh  (FERRY=BUILD/bin/ferry)
+#   3. CLI tests  tests/cli/test_*.sh  (FERRY=BUILD/bin/ferry)
 #   4. interop tests with Debian's real libraries  tests/interop/*.py  (first build only)
 # Every program prints a line "<suite>: N passed, N failed[, N skipped]"; this script sums
 # them and ends with the same kind of line. The exit status is nonzero if anything failed
@@ -49,7 +49,7 @@ for b in "$@"; do
         if [ -d "$seeds" ]; then "$fz" "$seeds" >"$log" 2>&1; account "$name" $?
         else echo "  FAILED $name: no seed folder $seeds"; tf=$((tf + 1)); fi
     done
-    for c in "$root"/tests/cli/*.sh; do
+    for c in "$root"/tests/cli/test_*.sh; do
         [ -f "$c" ] || continue
         FERRY="$b/bin/ferry" sh "$c" >"$log" 2>&1; account "$(basename "$c")" $?
     done
