@@ -33,6 +33,15 @@ typedef void (*ferry__qrow_fn)(const float *x, uint8_t *y, int64_t n, const floa
 ferry__qrow_fn ferry__qrow_legacy(int id);  /* quantize_legacy.c: 32..128-element blocks */
 ferry__qrow_fn ferry__qrow_kquant(int id);  /* quantize_k.c: K-quants, Q8_K, TQ1_0, TQ2_0 */
 ferry__qrow_fn ferry__qrow_iq4(int id);     /* quantize_iq4.c: IQ4_NL, IQ4_XS */
+ferry__qrow_fn ferry__qrow_iq2(int id);     /* quantize_iq2.c: IQ2_XXS, IQ2_XS (need state) */
+
+/* Lattice search tables of the IQ2 types (quantize_iq2.c): built per call, read-only while
+ * rows are quantized, then freed. ferry__iq2_grid_size(id) is the lattice size of type id
+ * (0: the type needs no tables); ferry__iq2_state_new returns NULL when out of memory. */
+typedef struct ferry__iq2_state ferry__iq2_state;
+int               ferry__iq2_grid_size(int id);
+ferry__iq2_state *ferry__iq2_state_new(int grid_size);
+void              ferry__iq2_state_free(ferry__iq2_state *st);
 
 /*
  * Quantizes F32 values for ferry_convert_elems: `src` may be unaligned; the values are taken

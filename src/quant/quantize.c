@@ -45,6 +45,7 @@ static ferry__qrow_fn row_fn_of(int id)
     ferry__qrow_fn fn = ferry__qrow_legacy(id);
     if (!fn) fn = ferry__qrow_kquant(id);
     if (!fn) fn = ferry__qrow_iq4(id);
+    if (!fn) fn = ferry__qrow_iq2(id);
     return fn;
 }
 
@@ -135,13 +136,14 @@ typedef struct job {
     int64_t        n_per_row;
     size_t         row_bytes;
     const float   *imatrix;
+    const void    *state;        /* lattice tables of the grid types, or NULL */
 } job;
 
 static void run_job(const job *j)
 {
     for (int64_t r = j->row0; r < j->row1; r++)
         j->fn(j->src + r * j->n_per_row, j->dst + (size_t)r * j->row_bytes, j->n_per_row,
-              j->imatrix, NULL);
+              j->imatrix, j->state);
 }
 
 static void *thread_main(void *arg)
@@ -185,12 +187,18 @@ int ferry_quantize_elems(ferry_dtype dt, const float *src, void *dst, int64_t nr
     int nt = nthreads == 0 ? online_cpus() : nthreads > MAX_THREADS ? MAX_THREADS : nthreads;
     if ((int64_t)nt > nrows) nt = (int)nrows;
 
+    ferry__iq2_state *iq2 = NULL;
+    if (ferry__iq2_grid_size(id) > 0) {
+        iq2 = ferry__iq2_state_new(ferry__iq2_grid_size(id));
+        if (!iq2) return FERRY_E_NOMEM;
+    }
+
     job jobs[MAX_THREADS];
     pthread_t th[MAX_THREADS];
     bool started[MAX_THREADS];
     for (int t = 0; t < nt; t++) {
         jobs[t] = (job){fn, src, dst, nrows * t / nt, nrows * (t + 1) / nt, n_per_row,
-                        (size_t)row_bytes, imatrix};
+                        (size_t)row_bytes, imatrix, iq2};
         started[t] = false;
     }
     /* Thread 0's range runs on the calling thread. */
@@ -203,6 +211,7 @@ int ferry_quantize_elems(ferry_dtype dt, const float *src, void *dst, int64_t nr
         else
             run_job(&jobs[t]);
     }
+    ferry__iq2_state_free(iq2);
     return FERRY_OK;
 }
 

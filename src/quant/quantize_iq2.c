@@ -1,0 +1,447 @@
+/*
+ * quantize_iq2.c -- row quantizers of the 8-dimensional lattice types IQ2_XXS and IQ2_XS, and
+ * the grid search tables they need (ggml-quants.c: iq2xs_init_impl,
+ * quantize_row_iq2_xxs_impl, quantize_row_iq2_xs_impl; FORMATS.md A2.3 "Grid-based IQ types").
+ *
+ * The search tables
+ * -----------------
+ * A group of 8 values is quantized to levels l_j in {0, 1, 2} (coordinate 2 l_j + 1); the
+ * packed index u = sum l_j << 2j of a point that is on the lattice (iq_tables.c's kgrid sets,
+ * whose entries are exactly these packed indices) maps to its grid index. Off-lattice points
+ * (levels up to 3, 4^8 = 65536 packed values, 43692 of them reachable) get a list of their
+ * nearest lattice points: all points whose squared distance is among the `nwant` smallest
+ * distinct distances, ordered by (distance, index). ggml builds this with a qsort per point;
+ * the order is total, so any method that yields the same ordered lists gives the same bytes.
+ * We bucket by distance (distances are small integers) instead, which is faster and needs no
+ * comparison callback. The layout is ggml's: map[u] >= 0 is a grid index, map[u] < 0 means
+ * the list starts at neighbours[-map[u] - 1] with its length first.
+ *
+ * Ownership: the tables are built per ferry_quantize_elems call (ferry__iq2_state_new), owned
+ * by that call, shared read-only by its threads and freed before it returns. There is no
+ * global state; building costs O(43692 * grid_size) small-integer operations (about 0.1 s
+ * for IQ2_XXS), paid once per call.
+ */
+#include "quant.h"
+#include "iq_tables.h"
+
+/* ============================================================================================
+ * Search tables
+ * ========================================================================================== */
+
+#define KMAP_SIZE 43692 /* largest packed index of levels 0..2 (0xAAAA) + 1 */
+
+struct ferry__iq2_state {
+    ferry_ctx      *ctx;
+    int             grid_size;
+    const uint16_t *kgrid;      /* packed levels of the lattice points (iq_tables.c) */
+    int32_t        *map;        /* KMAP_SIZE entries */
+    uint16_t       *neighbours;
+    size_t          n_neighbours;
+};
+
+/* Coordinate j (2 l_j + 1) of a packed point. */
+static inline int coord(unsigned packed, int j) { return 2 * (int)((packed >> (2 * j)) & 3) + 1; }
+
+/* Squared distances from off-grid point u to every lattice point, and the largest distance
+ * that is still among the nwant smallest distinct ones. Returns the list length. */
+static int near_set(const ferry__iq2_state *st, unsigned u, int nwant, uint16_t *d2, int *thr)
+{
+    int hist[8 * 36 + 1];
+    memset(hist, 0, sizeof hist);
+    for (int g = 0; g < st->grid_size; g++) {
+        int d = 0;
+        for (int j = 0; j < 8; j++) {
+            int e = coord(st->kgrid[g], j) - coord(u, j);
+            d += e * e;
+        }
+        d2[g] = (uint16_t)d;
+        hist[d]++;
+    }
+    int have = 0, n = 0, t = 0;
+    for (int d = 0; d <= 8 * 36 && have < nwant; d++) {
+        if (!hist[d]) continue;
+        have++;
+        n += hist[d];
+        t = d;
+    }
+    *thr = t;
+    return n;
+}
+
+void ferry__iq2_state_free(ferry__iq2_state *st)
+{
+    if (!st) return;
+    ferry_ctx *ctx = st->ctx;
+    ferry__free(ctx, st->map, KMAP_SIZE * sizeof(int32_t));
+    ferry__free(ctx, st->neighbours, st->n_neighbours * sizeof(uint16_t));
+    ferry__free(ctx, st, sizeof *st);
+    ferry_ctx_free(ctx);
+}
+
+/*
+ * Builds the map and neighbour lists of the IQ2 lattice with `grid_size` points (256:
+ * IQ2_XXS, 512: IQ2_XS) and ggml's nwant (2 for both). Returns NULL when memory is exhausted.
+ */
+ferry__iq2_state *ferry__iq2_state_new(int grid_size)
+{
+    ferry_ctx *ctx = ferry_ctx_new(NULL);
+    if (!ctx) return NULL;
+    ferry__iq2_state *st = ferry__calloc(ctx, 1, sizeof *st);
+    uint16_t *d2 = ferry__malloc(ctx, 1024 * sizeof(uint16_t));
+    if (!st || !d2) goto fail;
+    st->ctx       = ctx;
+    st->grid_size = grid_size;
+    st->kgrid     = grid_size == 256 ? ferry__iq2xxs_kgrid : ferry__iq2xs_kgrid;
+    const int nwant = 2;
+    st->map = ferry__malloc(ctx, KMAP_SIZE * sizeof(int32_t));
+    if (!st->map) goto fail;
+    for (int i = 0; i < KMAP_SIZE; i++) st->map[i] = -1;
+    for (int g = 0; g < grid_size; g++) st->map[st->kgrid[g]] = g;
+
+    /* Pass 1: list lengths, to size the neighbour array. */
+    size_t total = 0;
+    for (unsigned u = 0; u < KMAP_SIZE; u++) {
+        if (st->map[u] >= 0) continue;
+        int thr;
+        total += 1 + (size_t)near_set(st, u, nwant, d2, &thr);
+    }
+    st->neighbours = ferry__malloc(ctx, total * sizeof(uint16_t));
+    if (!st->neighbours) goto fail;
+    st->n_neighbours = total;
+
+    /* Pass 2: the lists, by distance then index. */
+    size_t pos = 0;
+    for (unsigned u = 0; u < KMAP_SIZE; u++) {
+        if (st->map[u] >= 0) continue;
+        int thr;
+        int n = near_set(st, u, nwant, d2, &thr);
+        st->map[u] = -(int32_t)(pos + 1);
+        st->neighbours[pos++] = (uint16_t)n;
+        for (int d = 0; d <= thr; d++)
+            for (int g = 0; g < grid_size; g++)
+                if (d2[g] == d) st->neighbours[pos++] = (uint16_t)g;
+    }
+    ferry__free(ctx, d2, 1024 * sizeof(uint16_t));
+    return st;
+
+fail:
+    ferry__free(ctx, d2, 1024 * sizeof(uint16_t));
+    if (st) {
+        ferry__free(ctx, st->map, KMAP_SIZE * sizeof(int32_t));
+        ferry__free(ctx, st, sizeof *st);
+    }
+    ferry_ctx_free(ctx);
+    return NULL;
+}
+
+/* ============================================================================================
+ * Shared search steps
+ * ========================================================================================== */
+
+/* The lattice point among u's neighbours closest to xval at `scale` in weighted squared
+ * distance (first strict minimum); its levels go to L. */
+static int best_neighbour(const ferry__iq2_state *st, unsigned u, const float *xval,
+                          const float *w, float scale, int8_t *L)
+{
+    const uint16_t *nb = st->neighbours + (-st->map[u] - 1);
+    float best_d2 = 3.40282347e+38f;
+    int   best    = nb[1];
+    for (int j = 1; j <= nb[0]; j++) {
+        float d2 = 0;
+        for (int i = 0; i < 8; i++) {
+            float diff = scale * (float)coord(st->kgrid[nb[j]], i) - xval[i];
+            d2 += w[i] * diff * diff;
+        }
+        if (d2 < best_d2) {
+            best_d2 = d2;
+            best    = nb[j];
+        }
+    }
+    for (int i = 0; i < 8; i++) L[i] = (int8_t)((coord(st->kgrid[best], i) - 1) / 2);
+    return best;
+}
+
+/* Levels of 8 values at inverse scale id (nearest_int(0.5 (id x - 1)) clamped to 0..2). */
+static unsigned levels8(const float *xval, float id, int8_t *L)
+{
+    unsigned u = 0;
+    for (int i = 0; i < 8; i++) {
+        int l = ferry__nearest_int(0.5f * (id * xval[i] - 1));
+        l     = l < 0 ? 0 : l > 2 ? 2 : l;
+        L[i]  = (int8_t)l;
+        u |= (unsigned)l << (2 * i);
+    }
+    return u;
+}
+
+static unsigned pack8(const int8_t *L)
+{
+    unsigned u = 0;
+    for (int i = 0; i < 8; i++) u |= (unsigned)L[i] << (2 * i);
+    return u;
+}
+
+/*
+ * Signs and magnitudes of `ng` groups of 8: xval = |x|, and the sign bits of each group
+ * (bit i for element i) with an even number of minus signs enforced by flipping the element
+ * with the smallest w x^2 (the lattice stores 7 sign bits per group, the 8th is parity).
+ */
+static void signs_of(const float *xb, const float *w, int ng, float *xval, uint8_t *signs)
+{
+    for (int k = 0; k < ng; k++) {
+        int     nflip = 0;
+        uint8_t s     = 0;
+        for (int i = 0; i < 8; i++) {
+            if (xb[8 * k + i] >= 0) {
+                xval[8 * k + i] = xb[8 * k + i];
+            } else {
+                xval[8 * k + i] = -xb[8 * k + i];
+                nflip++;
+                s |= (uint8_t)(1u << i);
+            }
+        }
+        if (nflip % 2) {
+            int   imin = 0;
+            float min  = w[8 * k] * xb[8 * k] * xb[8 * k];
+            for (int i = 1; i < 8; i++) {
+                float ax = w[8 * k + i] * xb[8 * k + i] * xb[8 * k + i];
+                if (ax < min) {
+                    min  = ax;
+                    imin = i;
+                }
+            }
+            xval[8 * k + imin] = -xval[8 * k + imin];
+            s ^= (uint8_t)(1u << imin);
+        }
+        signs[k] = s & 127;
+    }
+}
+
+static void lattice_sums(const float *w, const float *xval, const int8_t *L, int n, float *sqx,
+                         float *sq2)
+{
+    float sumqx = 0, sumq2 = 0;
+    for (int i = 0; i < n; i++) {
+        float q = (float)(2 * L[i] + 1);
+        sumqx += w[i] * xval[i] * q;
+        sumq2 += w[i] * q * q;
+    }
+    *sqx = sumqx;
+    *sq2 = sumq2;
+}
+
+/* ============================================================================================
+ * IQ2_XXS: d | qs[64]: per 32 values two u32 words: four grid bytes, then 4 x 7 sign bits
+ * and a 4-bit scale in the top nibble
+ * ========================================================================================== */
+
+static void iq2_xxs_row(const float *x, uint8_t *y, int64_t n, const float *qw, const void *state)
+{
+    const ferry__iq2_state *st = state;
+    float   scales[8], weight[32], xval[32], waux[32];
+    int8_t  L[32], Laux[32];
+    uint8_t block_signs[4];
+    uint32_t q2[16];
+    for (int64_t ibl = 0; ibl < n / 256; ibl++, y += 66) {
+        const float *xbl = x + 256 * ibl;
+        ferry__put_f16(y, 0.f);
+        memset(q2, 0, sizeof q2);
+        float max_scale = 0;
+        float sumx2     = 0;
+        for (int i = 0; i < 256; i++) sumx2 += xbl[i] * xbl[i];
+        float sigma2 = sumx2 / 256;
+        for (int ib = 0; ib < 8; ib++) {
+            const float *xb = xbl + 32 * ib;
+            const float *qb = qw + 256 * ibl + 32 * ib;
+            for (int i = 0; i < 32; i++) weight[i] = qb[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+            for (int i = 0; i < 32; i++) waux[i] = sqrtf(weight[i]);
+            signs_of(xb, weight, 4, xval, block_signs);
+            float max = xval[0];
+            for (int i = 1; i < 32; i++) max = max > xval[i] ? max : xval[i];
+            if (max < FERRY__GROUP_MAX_EPS) {
+                scales[ib] = 0;
+                memset(L, 0, 32);
+                continue;
+            }
+            float scale   = ferry__make_qp(32, 4, xval, (uint8_t *)L, weight);
+            float eff_max = scale * 3;
+            if (eff_max <= 0) {
+                scales[ib] = 0;
+                memset(L, 0, 32);
+                continue;
+            }
+            float best = 0;
+            for (int is = -6; is <= 6; is++) {
+                float id         = (5 + (float)is * 0.1f) / eff_max;
+                float this_scale = 1 / id;
+                for (int k = 0; k < 4; k++) {
+                    unsigned u = levels8(xval + 8 * k, id, Laux + 8 * k);
+                    if (st->map[u] < 0)
+                        best_neighbour(st, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+                }
+                float sumqx, sumq2;
+                lattice_sums(weight, xval, Laux, 32, &sumqx, &sumq2);
+                if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+                    scale = sumqx / sumq2;
+                    best  = scale * sumqx;
+                    memcpy(L, Laux, 32);
+                }
+            }
+            if (scale > 0) {
+                float id = 1 / scale;
+                for (int k = 0; k < 4; k++) {
+                    int8_t   Lk[8];
+                    unsigned u = levels8(xval + 8 * k, id, Lk);
+                    int g = st->map[u];
+                    if (g < 0) g = best_neighbour(st, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+                    for (int i = 0; i < 8; i++)
+                        L[8 * k + i] = (int8_t)((coord(st->kgrid[g], i) - 1) / 2);
+                }
+                float sumqx, sumq2;
+                lattice_sums(weight, xval, L, 32, &sumqx, &sumq2);
+                if (sumq2 > 0) scale = sumqx / sumq2;
+            }
+            if (scale < 0) {
+                scale = -scale;
+                for (int k = 0; k < 4; k++) block_signs[k] = (uint8_t)(~block_signs[k] & 127);
+            }
+            for (int k = 0; k < 4; k++) {
+                int g = st->map[pack8(L + 8 * k)];
+                /* Always on the lattice by construction (ggml aborts otherwise). */
+                if (FERRY_NEVER(g < 0)) g = 0;
+                q2[2 * ib] |= (uint32_t)g << (8 * k);
+                q2[2 * ib + 1] |= (uint32_t)block_signs[k] << (7 * k);
+            }
+            scales[ib] = scale;
+            max_scale  = max_scale > scale ? max_scale : scale;
+        }
+        if (max_scale == 0.f) {
+            memset(y + 2, 0, 64);
+            continue;
+        }
+        float d = max_scale / 31;
+        ferry__put_f16(y, d);
+        float id = 1 / d;
+        for (int ib = 0; ib < 8; ib++) {
+            int l = ferry__nearest_int(0.5f * (id * scales[ib] - 1));
+            l     = l < 0 ? 0 : l > 15 ? 15 : l;
+            q2[2 * ib + 1] |= (uint32_t)l << 28;
+        }
+        for (int i = 0; i < 16; i++) ferry__wr32le(y + 2 + 4 * i, q2[i]);
+    }
+}
+
+/* ============================================================================================
+ * IQ2_XS: d | qs[32] (u16: 9-bit grid index | 7 sign bits << 9) | scales[8] (two 4-bit)
+ * ========================================================================================== */
+
+static void iq2_xs_row(const float *x, uint8_t *y, int64_t n, const float *qw, const void *state)
+{
+    const ferry__iq2_state *st = state;
+    float    scales[16], weight[16], xval[16], waux[16];
+    int8_t   L[16], Laux[16];
+    bool     on_grid[2], on_grid_aux[2];
+    uint8_t  block_signs[2];
+    uint16_t q2[32];
+    for (int64_t ibl = 0; ibl < n / 256; ibl++, y += 74) {
+        const float *xbl = x + 256 * ibl;
+        uint8_t *ysc = y + 66;
+        ferry__put_f16(y, 0.f);
+        memset(q2, 0, sizeof q2);
+        memset(ysc, 0, 8);
+        float max_scale = 0;
+        float sumx2     = 0;
+        for (int i = 0; i < 256; i++) sumx2 += xbl[i] * xbl[i];
+        float sigma2 = sumx2 / 256;
+        for (int ib = 0; ib < 16; ib++) {
+            const float *xb = xbl + 16 * ib;
+            const float *qb = qw + 256 * ibl + 16 * ib;
+            for (int i = 0; i < 16; i++) weight[i] = qb[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+            for (int i = 0; i < 16; i++) waux[i] = sqrtf(weight[i]);
+            signs_of(xb, weight, 2, xval, block_signs);
+            float max = xval[0];
+            for (int i = 1; i < 16; i++) max = max > xval[i] ? max : xval[i];
+            memset(L, 0, 16);
+            if (max < FERRY__GROUP_MAX_EPS) {
+                scales[ib] = 0;
+                continue;
+            }
+            float best  = 0;
+            float scale = max / 5;
+            on_grid[0] = on_grid[1] = true;
+            for (int is = -9; is <= 9; is++) {
+                float id         = (5 + (float)is * 0.1f) / max;
+                float this_scale = 1 / id;
+                for (int k = 0; k < 2; k++) {
+                    unsigned u = levels8(xval + 8 * k, id, Laux + 8 * k);
+                    on_grid_aux[k] = st->map[u] >= 0;
+                    if (!on_grid_aux[k])
+                        best_neighbour(st, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+                }
+                float sumqx, sumq2;
+                lattice_sums(weight, xval, Laux, 16, &sumqx, &sumq2);
+                if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+                    scale = sumqx / sumq2;
+                    best  = scale * sumqx;
+                    memcpy(L, Laux, 16);
+                    on_grid[0] = on_grid_aux[0];
+                    on_grid[1] = on_grid_aux[1];
+                }
+            }
+            if ((!on_grid[0] || !on_grid[1]) && scale > 0) {
+                float id = 1 / scale;
+                for (int k = 0; k < 2; k++) {
+                    if (on_grid[k]) continue;
+                    unsigned u = levels8(xval + 8 * k, id, L + 8 * k);
+                    if (st->map[u] < 0)
+                        best_neighbour(st, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+                }
+                float sumqx, sumq2;
+                lattice_sums(weight, xval, L, 16, &sumqx, &sumq2);
+                if (sumq2 > 0) scale = sumqx / sumq2;
+            }
+            if (scale < 0) {
+                scale = -scale;
+                for (int k = 0; k < 2; k++) block_signs[k] = (uint8_t)(~block_signs[k] & 127);
+            }
+            for (int k = 0; k < 2; k++) {
+                int g = st->map[pack8(L + 8 * k)];
+                if (FERRY_NEVER(g < 0)) g = 0;
+                q2[2 * ib + k] = (uint16_t)(g | (block_signs[k] << 9));
+            }
+            scales[ib] = scale;
+            max_scale  = max_scale > scale ? max_scale : scale;
+        }
+        if (max_scale == 0.f) {
+            memset(y + 2, 0, 64);
+            continue;
+        }
+        float d = max_scale / 31;
+        ferry__put_f16(y, d);
+        float id = 1 / d;
+        for (int ib = 0; ib < 16; ib++) {
+            int l = ferry__nearest_int(0.5f * (id * scales[ib] - 1));
+            l     = l < 0 ? 0 : l > 15 ? 15 : l;
+            if (ib % 2 == 0)
+                ysc[ib / 2] = (uint8_t)l;
+            else
+                ysc[ib / 2] |= (uint8_t)(l << 4);
+        }
+        for (int i = 0; i < 32; i++) ferry__wr16le(y + 2 + 2 * i, q2[i]);
+    }
+}
+
+/* ============================================================================================
+ * Dispatch
+ * ========================================================================================== */
+
+ferry__qrow_fn ferry__qrow_iq2(int id)
+{
+    switch (id) {
+    case 16: return iq2_xxs_row;
+    case 17: return iq2_xs_row;
+    default: return NULL;
+    }
+}
+
+int ferry__iq2_grid_size(int id) { return id == 16 ? 256 : id == 17 ? 512 : 0; }
