@@ -18,7 +18,8 @@ libferry (ctypes on the shared library next to $FERRY) for the same file and com
     general.quantization_version = 2 appended when a block type is present and it is absent).
 
 Prints "interop_gguf: N passed, N failed[, N skipped]". Skips when numpy, the library or the
-corpus is missing. The library is found at $FERRY/../../lib/libferry.so, else build/lib.
+corpus is missing. The library is found at $FERRY/../../lib/libferry.so, else build/lib
+(sanitizer builds are passed over: they cannot be loaded into a plain python).
 """
 import ctypes
 import json
@@ -213,6 +214,11 @@ def load_lib():
     cands.append(os.path.join(ROOT, "build", "lib", "libferry.so"))
     for c in cands:
         if os.path.exists(c):
+            # A sanitizer build cannot be dlopen'ed into a plain python (the ASan runtime
+            # aborts the process): use the next candidate.
+            with open(c, "rb") as f:
+                if b"libasan.so" in f.read():
+                    continue
             try:
                 return ctypes.CDLL(c)
             except OSError:
