@@ -7,12 +7,14 @@ extern const ferry_format_ops ferry__format_safetensors;
 extern const ferry_format_ops ferry__format_gguf;
 extern const ferry_format_ops ferry__format_npy;
 extern const ferry_format_ops ferry__format_npz;
+extern const ferry_format_ops ferry__format_onnx;
 
 const ferry_format_ops *const ferry__formats[] = {
     &ferry__format_safetensors,
     &ferry__format_gguf,
     &ferry__format_npy,
     &ferry__format_npz,
+    &ferry__format_onnx,
 };
 
 const int ferry__n_formats = (int)FERRY_ARRAY_LEN(ferry__formats);

@@ -558,6 +558,7 @@ static int parse_npy(ferry_ctx *ctx, const char *where, fetch_fn fetch, void *ud
     if (rc == 0) {
         in->data_off = hs + hlen;
         uint64_t avail = total - in->data_off;
+        FERRY_TESTCASE(in->nbytes == avail);
         if (!in->type.object && in->nbytes > avail)
             rc = ferry__fail(ctx, FERRY_E_CORRUPT, "%s: offset %llu: array data needs %llu "
                              "bytes (%llu elements of %llu bytes), only %llu follow the "
@@ -1028,6 +1029,7 @@ static int build_header(ferry__wplan *plan, const ferry__wtensor *w, uint8_t **o
         pre = 12;
         pad = NPY_ALIGN - (pre + hlen) % NPY_ALIGN;
     }
+    FERRY_TESTCASE(pad == NPY_ALIGN); /* already aligned: numpy still adds 64 spaces */
     memset(h + n, ' ', pad);
     h[n + pad] = '\n';
     size_t total_hdr = hlen + pad;

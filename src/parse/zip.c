@@ -161,6 +161,7 @@ static int find_eocd(ferry_ctx *ctx, ferry_source *src, bool more, uint64_t *pos
                 *anom |= FERRY__ZIP_Z_MULTIPLE_EOCD;
                 return FERRY_OK;
             }
+            FERRY_TESTCASE(c == lo); /* a comment of the maximum length */
             found = true;
             *pos  = c;
             if (!more) return FERRY_OK;
@@ -392,6 +393,7 @@ static int read_local(ferry__zip *z, int64_t i, ferry__zip_entry *e)
                               "data of entry \"%s\" (%llu bytes) runs past the start of the "
                               "central directory at %llu", e->name,
                               (unsigned long long)e->csize, (unsigned long long)z->cd_start);
+    FERRY_TESTCASE(dend == z->cd_start); /* data ends where the directory starts */
     e->local_offset = lh;
     e->data_offset  = data;
     bool eq = lnlen == e->name_len;
@@ -801,6 +803,7 @@ int ferry__zip_entry_source(ferry__zip *z, int64_t i, ferry_source **out)
         return ferry_source_sub(z->src, e->data_offset, e->csize, e->name, out);
     }
     /* Deflated: every bound is checked before the buffer exists (SECURITY.md Z01). */
+    FERRY_TESTCASE(e->usize / z->opts.max_ratio == e->csize);
     if (e->usize > FERRY__ZIP_SMALL_MEMBER && e->usize / z->opts.max_ratio > e->csize)
         return ferry__fail_at(ctx, FERRY_E_CORRUPT, z->src, e->cd_offset + 24,
                               "entry \"%s\" declares %llu bytes from %llu compressed bytes, "
