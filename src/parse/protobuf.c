@@ -367,7 +367,10 @@ uint32_t ferry__pb_size_varint(uint64_t v)
     return n;
 }
 
-uint32_t ferry__pb_size_tag(uint32_t number) { return ferry__pb_size_varint((uint64_t)number << 3); }
+uint32_t ferry__pb_size_tag(uint32_t number)
+{
+    return ferry__pb_size_varint((uint64_t)number << 3);
+}
 
 bool ferry__pb_size_len_field(uint32_t number, uint64_t payload, uint64_t *out)
 {
