@@ -3,9 +3,10 @@
  *
  * Opens the input as an in-memory ONNX file (ModelProto or TensorProto; external data is
  * refused from memory), reads every plain tensor in full and a short range at an odd
- * offset (the typed-field read slot), walks the metadata of every graph node, and converts
- * the model to safetensors in a memory sink when that format is registered. Invariant
- * (abort): a model that opened can be read tensor by tensor. Limits are lowered so that
+ * offset (the typed-field read slot), walks the metadata of every graph node, converts the
+ * model to safetensors in a memory sink, and writes it back as ONNX with floating tensors
+ * as F16. Invariants (abort): a model that opened can be read tensor by tensor; the ONNX
+ * that ferry wrote opens again with as many tensors. Limits are lowered so that
  * hostile sizes fail fast. Seeds live in fuzz/seeds/onnx/.
  */
 #include "ferry.h"
@@ -59,6 +60,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ferry_sink *sink = NULL;
         ferry_write_options o = {.struct_size = sizeof o, .format = "safetensors"};
         if (ferry_sink_open_memory(ctx, &sink) == 0) ferry_write_sink(m, sink, &o);
+        ferry_sink_abort(sink);
+        // Written back as ONNX (F16 where floating), what ferry wrote must open again with
+        // the same number of tensors.
+        sink = NULL;
+        ferry_write_options o2 = {.struct_size = sizeof o2, .format = "onnx",
+                                  .dtype = FERRY_DTYPE_F16};
+        if (ferry_sink_open_memory(ctx, &sink) == 0 && ferry_write_sink(m, sink, &o2) == 0) {
+            size_t n = 0;
+            const void *out = ferry_sink_memory(sink, &n);
+            ferry_source *s2 = NULL;
+            ferry_model *m2 = NULL;
+            if (ferry_source_from_memory(ctx, out, n, "rewritten.onnx", &s2) != 0) abort();
+            if (ferry_open_source(ctx, s2, "onnx", &m2) != 0) abort();
+            if (ferry_model_tensor_count(m2) != ferry_model_tensor_count(m)) abort();
+            read_all(m2);
+            ferry_model_close(m2);
+            ferry_source_close(s2);
+        }
         ferry_sink_abort(sink);
     }
     ferry_model_close(m);

@@ -76,8 +76,24 @@
  *     whole-byte neutral layout: they are listed with their dtype but NOT_PLAIN.
  *     Unknown data types are listed as FERRY_TENSOR_UNKNOWN_DTYPE ("DataType_<n>").
  *
- * Writing ONNX is not implemented yet: the generic path converts an ONNX model's tensors to
- * any writable format (e.g. `ferry convert model.onnx weights.safetensors`).
+ * Writing
+ * -------
+ * ONNX as a weights container (can_write: every dtype with an ONNX code except STRING).
+ *   - From an ONNX ModelProto: the original bytes are streamed in order, field by field,
+ *     and only the main graph's initializers that the plan changes are re-encoded: a new
+ *     dtype (--dtype), or data that was external (brought inline). A re-encoded TensorProto
+ *     is dims (unpacked, as onnx writes them), data_type, the original's other fields
+ *     verbatim (name, doc_string, metadata_props, unknown fields), then raw_data streamed by
+ *     ferry__wplan_write_tensor. Everything else -- nodes, sub-graphs and their
+ *     initializers, Constant tensors, functions, unknown fields -- is copied verbatim, so an
+ *     unchanged model is rewritten byte for byte. The graph's new length is computed in a
+ *     first pass over the same fields; nothing but one chunk of tensor data is in memory.
+ *   - From any other source (or a TensorProto file): a new ModelProto (IR 8, opset 17,
+ *     producer "ferry") whose graph "ferry" has no nodes and one raw_data initializer per
+ *     tensor, and the root's string metadata as metadata_props.
+ *   - Output above protobuf's 2 GiB is refused (FERRY_E_LIMIT); writing external data is not
+ *     implemented yet. Dtype conversion does not update value_info / node types that name
+ *     the old type.
  */
 #include "internal.h"
 #include "parse/protobuf.h"
@@ -174,6 +190,14 @@ typedef struct onnx_state {
     const uint8_t *base;
     uint8_t       *owned;
     size_t         owned_len;
+    /* For the writer: the main graph's slice and, in field order, the tensor index of each
+     * of its initializers. */
+    bool           is_model;
+    uint64_t       graph_off;
+    uint64_t       graph_len;
+    int64_t       *init_idx;
+    size_t         n_init;
+    size_t         cap_init;
 } onnx_state;
 
 typedef struct ext_file {
@@ -190,6 +214,7 @@ typedef struct graph_item {
 
 typedef struct pstate {
     ferry_model   *m;
+    onnx_state    *st;
     ferry_ctx     *ctx;
     ferry_source  *src;
     const uint8_t *base;
@@ -221,6 +246,7 @@ static void onnx_free(ferry_model *m)
     onnx_state *st = m->priv;
     if (!st) return;
     ferry__free(m->ctx, st->owned, st->owned_len);
+    ferry__free(m->ctx, st->init_idx, 0);
     ferry__free(m->ctx, st, sizeof *st);
     m->priv = NULL;
 }
@@ -1341,6 +1367,12 @@ static int parse_graph(pstate *ps, const ferry__pb *gr, ferry_meta *gmeta, const
             FERRY_TRY(expect_wire(ps, &r, &f, FERRY__PB_LEN, "initializer"));
             FERRY_TRY(ferry__pb_sub(&r, &f, &sub));
             FERRY_TRY(parse_tensor(ps, &sub, NULL, 0, "initializer", scope, NULL));
+            if (gmeta) {
+                onnx_state *st = ps->st;
+                FERRY_TRY(grow(ps->ctx, (void **)&st->init_idx, &st->cap_init, st->n_init,
+                               sizeof *st->init_idx));
+                st->init_idx[st->n_init++] = ps->m->n_tensors - 1;
+            }
             break;
         case 15:
             FERRY_TRY(expect_wire(ps, &r, &f, FERRY__PB_LEN, "sparse_initializer"));
@@ -1519,6 +1551,9 @@ static int parse_model(pstate *ps, const ferry__pb *top)
     ferry__meta_set_map(gm);
     ferry__pb g;
     FERRY_TRY(ferry__pb_sub(top, &graph, &g));
+    ps->st->is_model  = true;
+    ps->st->graph_off = graph.off;
+    ps->st->graph_len = graph.len;
     FERRY_TRY(parse_graph(ps, &g, gm, ""));
     // training_info: initialization (1) and algorithm (2) graphs join the work list.
     r = *top;
@@ -1657,6 +1692,7 @@ static int onnx_open(ferry_model *m, ferry_source *src)
     pstate ps;
     memset(&ps, 0, sizeof ps);
     ps.m    = m;
+    ps.st   = st;
     ps.ctx  = ctx;
     ps.src  = src;
     ps.base = st->base;
@@ -1734,6 +1770,250 @@ static int onnx_read(ferry_model *m, const ferry__tensor *t, uint64_t off, void 
 }
 
 /* ============================================================================================
+ * Writer
+ * ========================================================================================== */
+
+extern const ferry_format_ops ferry__format_onnx;
+
+/* The protobuf size limit: ONNX files above it need external data (FORMATS.md section 0.2). */
+#define ONNX_MAX_FILE ((uint64_t)2 << 30)
+
+static uint64_t onnx_code(ferry_dtype dt)
+{
+    for (uint64_t c = 1; c < FERRY_ARRAY_LEN(onnx_types); c++)
+        if (onnx_types[c].dt == dt) return c;
+    return 0;
+}
+
+static bool onnx_can_write(ferry_dtype dt)
+{
+    return dt != FERRY_DTYPE_STRING && onnx_code(dt) != 0;
+}
+
+/* Fields of an original TensorProto that a rewritten one keeps (name, doc_string,
+ * metadata_props, unknown fields): everything but shape, type and data. */
+static bool kept_field(uint32_t n)
+{
+    return !(n <= 7 || n == 9 || n == 10 || n == 11 || n == 13 || n == 14);
+}
+
+typedef struct wstate {
+    ferry__wplan  *plan;
+    ferry_sink    *sink;
+    const uint8_t *base;     /* original bytes (ONNX sources) */
+    int64_t       *rev;      /* source tensor index -> plan index, or -1 */
+} wstate;
+
+/* Size of the TensorProto payload for plan tensor pi; `orig` (may be NULL) is the original
+ * TensorProto whose kept fields are carried over. */
+static int tensor_size(const wstate *w, int64_t pi, const ferry__pb *orig, uint64_t *out)
+{
+    const ferry__wtensor *t = &w->plan->t[pi];
+    uint64_t n = 0, k;
+    for (int32_t d = 0; d < t->ndim; d++)
+        n += ferry__pb_size_tag(1) + ferry__pb_size_varint((uint64_t)t->shape[d]);
+    n += ferry__pb_size_tag(2) + ferry__pb_size_varint(onnx_code(t->dtype));
+    if (orig) {
+        ferry__pb r = *orig;
+        ferry__pb_field f;
+        int rc;
+        while ((rc = ferry__pb_next(&r, &f)) > 0)
+            if (kept_field(f.number)) n += r.pos - f.tag_off;
+        FERRY_TRY(rc);
+    } else {
+        FERRY_TRY(ferry__pb_size_len_field(8, strlen(t->name), &k) ? 0 : FERRY_E_LIMIT);
+        n += k;
+    }
+    if (!ferry__pb_size_len_field(9, t->nbytes, &k) || ferry__add_overflow(n, k, out))
+        return ferry__fail(w->plan->ctx, FERRY_E_LIMIT, "%s: tensor \"%s\" too large",
+                           w->plan->out_name, t->name);
+    return FERRY_OK;
+}
+
+static int tensor_emit(const wstate *w, int64_t pi, const ferry__pb *orig)
+{
+    const ferry__wtensor *t = &w->plan->t[pi];
+    ferry_sink *s = w->sink;
+    for (int32_t d = 0; d < t->ndim; d++) FERRY_TRY(ferry__pbw_uint(s, 1, (uint64_t)t->shape[d]));
+    FERRY_TRY(ferry__pbw_uint(s, 2, onnx_code(t->dtype)));
+    if (orig) {
+        ferry__pb r = *orig;
+        ferry__pb_field f;
+        int rc;
+        while ((rc = ferry__pb_next(&r, &f)) > 0)
+            if (kept_field(f.number))
+                FERRY_TRY(ferry_sink_write(s, w->base + f.tag_off, (size_t)(r.pos - f.tag_off)));
+        FERRY_TRY(rc);
+    } else {
+        FERRY_TRY(ferry__pbw_bytes(s, 8, t->name, strlen(t->name)));
+    }
+    FERRY_TRY(ferry__pbw_len_header(s, 9, t->nbytes));
+    return ferry__wplan_write_tensor(w->plan, pi, s);
+}
+
+/* For initializer field f (the k-th of the main graph): the plan tensor that replaces it,
+ * or -1 when its original bytes are copied (not in the plan, or unchanged and inline). */
+static int64_t replacement(const wstate *w, const onnx_state *st, size_t k)
+{
+    if (k >= st->n_init) return -1;
+    int64_t ti = st->init_idx[k];
+    int64_t pi = w->rev[ti];
+    if (pi < 0) return -1;
+    const ferry_model *m = w->plan->src;
+    const ferry__tensor *t = &m->tensors[ti];
+    bool external = t->src && t->src != m->src;
+    if (w->plan->t[pi].dtype == t->dtype && !external) return -1;
+    return pi;
+}
+
+/* Walks the original main graph: pass 0 sizes it, pass 1 writes it. */
+static int graph_pass(const wstate *w, const onnx_state *st, int pass, uint64_t *size)
+{
+    ferry__wplan *plan = w->plan;
+    ferry__pb g;
+    ferry__pb_init(&g, plan->ctx, plan->src->src, st->base, 0, st->graph_off, st->graph_len,
+                   FERRY__PB_MAX_DEPTH);
+    ferry__pb_field f;
+    size_t k = 0;
+    uint64_t n = 0;
+    int rc;
+    while ((rc = ferry__pb_next(&g, &f)) > 0) {
+        uint64_t span = g.pos - f.tag_off;
+        int64_t pi = -1;
+        if (f.number == 5 && f.wire == FERRY__PB_LEN) pi = replacement(w, st, k++);
+        if (pi < 0) {
+            if (pass) FERRY_TRY(ferry_sink_write(w->sink, st->base + f.tag_off, (size_t)span));
+            n += span;
+            continue;
+        }
+        ferry__pb orig;
+        FERRY_TRY(ferry__pb_sub(&g, &f, &orig));
+        uint64_t ts, fs;
+        FERRY_TRY(tensor_size(w, pi, &orig, &ts));
+        if (!ferry__pb_size_len_field(5, ts, &fs))
+            return ferry__fail(plan->ctx, FERRY_E_LIMIT, "%s: graph too large", plan->out_name);
+        n += fs;
+        if (pass) {
+            FERRY_TRY(ferry__pbw_len_header(w->sink, 5, ts));
+            FERRY_TRY(tensor_emit(w, pi, &orig));
+        }
+    }
+    FERRY_TRY(rc);
+    *size = n;
+    return FERRY_OK;
+}
+
+static int check_size(const ferry__wplan *plan, uint64_t total)
+{
+    if (total > ONNX_MAX_FILE)
+        return ferry__fail(plan->ctx, FERRY_E_LIMIT, "%s: the ONNX file would be %llu bytes, "
+                           "above protobuf's 2 GiB; external data is not written yet",
+                           plan->out_name, (unsigned long long)total);
+    return FERRY_OK;
+}
+
+/* Re-serialises an ONNX source: its bytes verbatim, the main graph's initializers replaced
+ * where the plan changed them (dtype, external data brought inline). */
+static int write_from_onnx(wstate *w, const onnx_state *st)
+{
+    ferry__wplan *plan = w->plan;
+    const ferry_model *m = plan->src;
+    uint64_t gsize, total = 0;
+    FERRY_TRY(graph_pass(w, st, 0, &gsize));
+    ferry__pb top;
+    ferry__pb_init(&top, plan->ctx, m->src, st->base, 0, 0, ferry_source_size(m->src),
+                   FERRY__PB_MAX_DEPTH);
+    for (int pass = 0; pass < 2; pass++) {
+        ferry__pb r = top;
+        ferry__pb_field f;
+        int rc;
+        while ((rc = ferry__pb_next(&r, &f)) > 0) {
+            uint64_t span = r.pos - f.tag_off;
+            bool is_graph = f.number == 7 && f.wire == FERRY__PB_LEN && f.off == st->graph_off;
+            if (!is_graph) {
+                if (pass) FERRY_TRY(ferry_sink_write(w->sink, st->base + f.tag_off, (size_t)span));
+                else total += span;
+                continue;
+            }
+            if (!pass) {
+                uint64_t fs;
+                if (!ferry__pb_size_len_field(7, gsize, &fs)) return FERRY_E_LIMIT;
+                total += fs;
+                continue;
+            }
+            FERRY_TRY(ferry__pbw_len_header(w->sink, 7, gsize));
+            uint64_t again;
+            FERRY_TRY(graph_pass(w, st, 1, &again));
+        }
+        FERRY_TRY(rc);
+        if (!pass) FERRY_TRY(check_size(plan, total));
+    }
+    return FERRY_OK;
+}
+
+/* A new ModelProto for any other source: the plan's tensors as initializers of an empty
+ * graph (a weights container), top-level string metadata as metadata_props. */
+static int write_new(wstate *w)
+{
+    ferry__wplan *plan = w->plan;
+    ferry_sink *s = w->sink;
+    static const char graph_name[] = "ferry";
+    uint64_t gsize = 0, ts, fs, total = 0;
+    for (int64_t i = 0; i < plan->n; i++) {
+        FERRY_TRY(tensor_size(w, i, NULL, &ts));
+        if (!ferry__pb_size_len_field(5, ts, &fs) || ferry__add_overflow(gsize, fs, &gsize))
+            return ferry__fail(plan->ctx, FERRY_E_LIMIT, "%s: graph too large", plan->out_name);
+    }
+    gsize += ferry__pb_size_tag(2) + 1 + sizeof graph_name - 1;
+    if (!ferry__pb_size_len_field(7, gsize, &total)) return FERRY_E_LIMIT;
+    FERRY_TRY(check_size(plan, total));
+    FERRY_TRY(ferry__pbw_uint(s, 1, 8));
+    FERRY_TRY(ferry__pbw_bytes(s, 2, "ferry", 5));
+    FERRY_TRY(ferry__pbw_bytes(s, 3, FERRY_VERSION_STRING, strlen(FERRY_VERSION_STRING)));
+    FERRY_TRY(ferry__pbw_len_header(s, 7, gsize));
+    for (int64_t i = 0; i < plan->n; i++) {
+        FERRY_TRY(tensor_size(w, i, NULL, &ts));
+        FERRY_TRY(ferry__pbw_len_header(s, 5, ts));
+        FERRY_TRY(tensor_emit(w, i, NULL));
+    }
+    FERRY_TRY(ferry__pbw_bytes(s, 2, graph_name, sizeof graph_name - 1));
+    // opset_import {domain "", version 17}: IR 8 covers opsets up to 18.
+    FERRY_TRY(ferry__pbw_len_header(s, 8, 4));
+    FERRY_TRY(ferry__pbw_bytes(s, 1, "", 0));
+    FERRY_TRY(ferry__pbw_uint(s, 2, 17));
+    const ferry_meta *root = plan->src->meta;
+    for (size_t i = 0; root && i < root->v.c.n; i++) {
+        const ferry_meta *v = &root->v.c.items[i];
+        if (v->kind != FERRY_META_STRING) continue;
+        const char *key = root->v.c.keys[i];
+        uint64_t kl = strlen(key), e1, e2;
+        if (!ferry__pb_size_len_field(1, kl, &e1) || !ferry__pb_size_len_field(2, v->v.s.n, &e2))
+            return FERRY_E_LIMIT;
+        FERRY_TRY(ferry__pbw_len_header(s, 14, e1 + e2));
+        FERRY_TRY(ferry__pbw_bytes(s, 1, key, (size_t)kl));
+        FERRY_TRY(ferry__pbw_bytes(s, 2, v->v.s.p, v->v.s.n));
+    }
+    return FERRY_OK;
+}
+
+static int onnx_write(ferry__wplan *plan, ferry_sink *sink)
+{
+    ferry_model *m = plan->src;
+    wstate w = {plan, sink, NULL, NULL};
+    const onnx_state *st = m->fmt == &ferry__format_onnx ? m->priv : NULL;
+    if (!st || !st->is_model || !m->src) return write_new(&w);
+    w.base = st->base;
+    size_t n = (size_t)(m->n_tensors ? m->n_tensors : 1);
+    w.rev = ferry__malloc(plan->ctx, sizeof *w.rev * n);
+    if (!w.rev) return plan->ctx->err_code;
+    for (int64_t i = 0; i < m->n_tensors; i++) w.rev[i] = -1;
+    for (int64_t i = 0; i < plan->n; i++) w.rev[plan->t[i].src_index] = i;
+    int rc = write_from_onnx(&w, st);
+    ferry__free(plan->ctx, w.rev, sizeof *w.rev * n);
+    return rc;
+}
+
+/* ============================================================================================
  * The format table
  * ========================================================================================== */
 
@@ -1741,10 +2021,10 @@ const ferry_format_ops ferry__format_onnx = {
     .name        = "onnx",
     .description = "ONNX ModelProto (external data included) and TensorProto test data",
     .extensions  = ".onnx",
-    .caps        = FERRY_CAP_READ | FERRY_CAP_GRAPH | FERRY_CAP_MULTI_FILE,
+    .caps        = FERRY_CAP_READ | FERRY_CAP_WRITE | FERRY_CAP_GRAPH | FERRY_CAP_MULTI_FILE,
     .bid         = onnx_bid,
     .open        = onnx_open,
     .read        = onnx_read,
-    .can_write   = NULL,
-    .write       = NULL,
+    .can_write   = onnx_can_write,
+    .write       = onnx_write,
 };

@@ -11,7 +11,10 @@ data) and of corpus/generated/onnx_*, and for every test-data file input_N.pb / 
     ferry's tensor list with the same shape, and its bytes (ferry_tensor_read) must equal
     onnx.numpy_helper.to_array(t).tobytes() (bfloat16: onnx 1.12 widens to float32, compared
     after narrowing back; types onnx 1.12 does not know are counted as skipped);
-  - ferry's node count equals the number of NodeProtos of the main graph and its sub-graphs.
+  - ferry's node count equals the number of NodeProtos of the main graph and its sub-graphs;
+  - writing: every model with FLOAT initializers is written by ferry_write as ONNX with
+    dtype F16; onnx must load the output, and each of those initializers must equal
+    numpy's float16 rounding of the original (the other initializers are unchanged).
 
 Files that are SequenceProto / OptionalProto / MapProto test data (not TensorProto) must be
 refused by ferry; they are counted, not failed. Prints "interop_onnx: N passed, N failed,
@@ -19,7 +22,9 @@ N skipped" and a line with the counts of files opened, refused, and tensors comp
 """
 import ctypes
 import os
+import shutil
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHARED = os.environ.get("FERRY_SHARED") or os.path.join(ROOT, "..", "shared")
@@ -34,7 +39,9 @@ except ImportError:  # pragma: no cover
     sys.exit(0)
 
 passed = failed = skipped = 0
-stats = {"models": 0, "tensor_files": 0, "refused": 0, "tensors_equal": 0, "nodes": 0}
+stats = {"models": 0, "tensor_files": 0, "refused": 0, "tensors_equal": 0, "nodes": 0,
+         "written": 0}
+TMP = tempfile.mkdtemp(prefix="ferry-onnx-interop-")
 
 
 def ok(cond, what):
@@ -45,6 +52,15 @@ def ok(cond, what):
         failed += 1
         print("FAIL: " + what)
     return cond
+
+
+class WriteOptions(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("format", ctypes.c_char_p),
+                ("dtype", ctypes.c_int), ("alignment", ctypes.c_uint32),
+                ("progress", ctypes.c_void_p), ("progress_ud", ctypes.c_void_p)]
+
+
+F16 = 10  # FERRY_DTYPE_F16
 
 
 class TensorInfo(ctypes.Structure):
@@ -86,6 +102,8 @@ def load_lib():
                                               ctypes.c_void_p, ctypes.c_size_t]
             lib.ferry_model_graph_node_count.restype = ctypes.c_int64
             lib.ferry_model_graph_node_count.argtypes = [ctypes.c_void_p]
+            lib.ferry_write.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
+                                        ctypes.POINTER(WriteOptions)]
             return lib
     return None
 
@@ -126,22 +144,32 @@ def expected_bytes(t):
 KNOWN = {1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16}
 
 
+# Types newer than onnx 1.12 (float8 17-20 and 24, 4-bit 21-23, 2-bit 25-26): all one byte
+# per stored value, so raw_data, or int32_data narrowed to bytes, is the expected layout
+# (FORMATS.md section 1: sub-byte values arrive packed, first element in the low bits).
+BYTE_TYPES = {17, 18, 19, 20, 21, 22, 23, 24, 25, 26}
+
+
 def compare_tensor(lib, m, t, name, where):
     global skipped
-    if t.data_type not in KNOWN:
-        skipped += 1  # a type onnx 1.12 cannot decode
+    if t.data_type in BYTE_TYPES and t.data_location != onnx.TensorProto.EXTERNAL:
+        exp = t.raw_data if t.raw_data else bytes(v & 0xFF for v in t.int32_data)
+    elif t.data_type not in KNOWN:
+        skipped += 1  # a type ferry's reference cannot decode
         return
-    try:
-        exp = expected_bytes(t)
-    except Exception as e:  # noqa: BLE001 - onnx refuses some tensors; ferry is checked below
-        exp = e
+    else:
+        try:
+            exp = expected_bytes(t)
+        except Exception as e:  # noqa: BLE001 - onnx refuses some tensors; ferry checked below
+            exp = e
     idx = lib.ferry_model_find_tensor(m, name.encode())
     if not ok(idx >= 0, "%s: tensor %r not listed by ferry" % (where, name)):
         return
     shape, status, got = ferry_bytes(lib, m, idx)
     ok(shape == list(t.dims), "%s: %s shape %s, onnx %s" % (where, name, shape, list(t.dims)))
-    if isinstance(exp, Exception) or exp is None:
-        skipped += 1
+    if isinstance(exp, Exception) or exp is None or (status != 0 and
+                                                     t.data_type in BYTE_TYPES):
+        skipped += 1  # strings, and 4-bit / 2-bit tensors that do not fill whole bytes
         return
     if ok(got == exp, "%s: %s bytes differ (%s vs %s bytes)" %
           (where, name, None if got is None else len(got), len(exp))):
@@ -188,7 +216,40 @@ def check_model(lib, ctx, path):
     stats["nodes"] += nodes
     for t in model.graph.initializer:
         compare_tensor(lib, m, t, t.name, path)
+    if any(t.data_type == onnx.TensorProto.FLOAT for t in model.graph.initializer):
+        check_write_f16(lib, ctx, m, model, path)
     lib.ferry_model_close(m)
+
+
+def check_write_f16(lib, ctx, m, model, path):
+    out = os.path.join(TMP, "f16.onnx")
+    o = WriteOptions(ctypes.sizeof(WriteOptions), b"onnx", F16, 0, None, None)
+    if not ok(lib.ferry_write(m, out.encode(), ctypes.byref(o)) == 0,
+              "%s: ferry_write F16: %s" % (path, lib.ferry_ctx_error(ctx))):
+        return
+    try:
+        got = onnx.load(out)
+    except Exception as e:  # noqa: BLE001
+        ok(False, "%s: onnx cannot load ferry's F16 output: %s" % (path, e))
+        return
+    stats["written"] += 1
+    new = {t.name: t for t in got.graph.initializer}
+    for t in model.graph.initializer:
+        if not ok(t.name in new, "%s: %s missing from the output" % (path, t.name)):
+            continue
+        if t.data_type not in KNOWN or t.data_type in (onnx.TensorProto.STRING,):
+            continue
+        a, b = numpy_helper.to_array(t), numpy_helper.to_array(new[t.name])
+        if t.data_type == onnx.TensorProto.FLOAT:
+            ok(b.dtype == np.float16 and a.astype(np.float16).tobytes() == b.tobytes(),
+               "%s: %s F16 values differ" % (path, t.name))
+        elif t.data_type in (onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16,
+                             onnx.TensorProto.BFLOAT16):
+            ok(b.dtype == np.float16 and b.shape == a.shape,
+               "%s: %s not converted to F16" % (path, t.name))
+        else:
+            ok(a.tobytes() == b.tobytes() and a.dtype == b.dtype,
+               "%s: %s changed" % (path, t.name))
 
 
 def check_tensor_file(lib, ctx, path):
@@ -245,10 +306,11 @@ def main():
     for p in sorted(pbs):
         check_tensor_file(lib, ctx, p)
     lib.ferry_ctx_free(ctx)
+    shutil.rmtree(TMP, ignore_errors=True)
     print("onnx corpus: %d models opened, %d tensor files opened, %d files refused, "
-          "%d tensors equal, %d nodes" % (stats["models"], stats["tensor_files"],
-                                          stats["refused"], stats["tensors_equal"],
-                                          stats["nodes"]))
+          "%d tensors equal, %d nodes, %d models written as F16 and reloaded by onnx" %
+          (stats["models"], stats["tensor_files"], stats["refused"], stats["tensors_equal"],
+           stats["nodes"], stats["written"]))
     print("interop_onnx: %d passed, %d failed, %d skipped" % (passed, failed, skipped))
     return 1 if failed else 0
 
