@@ -35,19 +35,54 @@ ferry__qrow_fn ferry__qrow_kquant(int id);  /* quantize_k.c: K-quants, Q8_K, TQ1
 ferry__qrow_fn ferry__qrow_iq4(int id);     /* quantize_iq4.c: IQ4_NL, IQ4_XS */
 ferry__qrow_fn ferry__qrow_iq2(int id);     /* quantize_iq2.c: IQ2_XXS, IQ2_XS (need state) */
 
-/* Lattice search tables of the IQ2 types (quantize_iq2.c): built per call, read-only while
- * rows are quantized, then freed. ferry__iq2_grid_size(id) is the lattice size of type id
- * (0: the type needs no tables); ferry__iq2_state_new returns NULL when out of memory. */
-typedef struct ferry__iq2_state ferry__iq2_state;
-int               ferry__iq2_grid_size(int id);
-ferry__iq2_state *ferry__iq2_state_new(int grid_size);
-void              ferry__iq2_state_free(ferry__iq2_state *st);
+ferry__qrow_fn ferry__qrow_iq3(int id);     /* quantize_iq3.c: IQ3_XXS (needs state) */
+
+/*
+ * Lattice search tables of the grid i-quants (quantize_iq2.c; ggml's iq2xs_init_impl and
+ * iq3xs_init_impl): the packed level index of every lattice point (coordinate j of a packed
+ * index u is 2 * ((u >> lbits*j) & mask) + 1), map[u] = grid index for lattice points or
+ * -(offset + 1) into `neighbours` for the others, whose list is its length followed by the
+ * nearest lattice points. Built per ferry_quantize_elems call, read-only while rows are
+ * quantized (shared by the threads), then freed; never global.
+ */
+typedef struct ferry__lattice {
+    ferry_ctx *ctx;          /* private context owning the allocations */
+    int        dim;          /* 8 (IQ2) or 4 (IQ3) coordinates */
+    int        lbits;        /* bits per level in a packed index: 2 or 3 */
+    int        grid_size;
+    int        kmap_size;
+    int        nwant;        /* distinct nearest distances kept per off-grid point */
+    uint16_t  *kgrid;        /* grid_size packed indices */
+    int32_t   *map;          /* kmap_size entries */
+    uint16_t  *neighbours;
+    size_t     n_neighbours;
+} ferry__lattice;
+
+/* Largest squared distance between two points (IQ3: 4 coordinates 14 apart). */
+#define FERRY__LATTICE_MAX_D2 784
+
+/* Lattice size of GGML type id, or 0 when the type needs no tables. */
+int             ferry__lattice_grid_size(int id);
+/* The tables of type id, or NULL when out of memory. */
+ferry__lattice *ferry__lattice_new(int id);
+void            ferry__lattice_free(ferry__lattice *lt);
+/* Nearest listed neighbour of off-grid packed point u (weighted, first strict minimum); its
+ * levels go to L (dim of them). Returns its grid index. */
+int ferry__lattice_best(const ferry__lattice *lt, unsigned u, const float *xval, const float *w,
+                        float scale, int8_t *L);
+
+static inline int ferry__lattice_coord(const ferry__lattice *lt, unsigned packed, int j)
+{
+    unsigned mask = (1u << lt->lbits) - 1;
+    return 2 * (int)((packed >> (lt->lbits * j)) & mask) + 1;
+}
 
 /*
  * Quantizes F32 values for ferry_convert_elems: `src` may be unaligned; the values are taken
  * as one row without importance matrix (for which every implemented type is block-local, so
- * the split into rows does not matter). n is a multiple of the block size. Returns FERRY_OK
- * or FERRY_E_DTYPE when the type has no quantizer (or needs an importance matrix).
+ * the split into rows does not matter). n is a multiple of the block size. Returns FERRY_OK,
+ * FERRY_E_DTYPE when the type has no quantizer (or needs an importance matrix), or
+ * FERRY_E_NOMEM when the lattice tables of a grid type cannot be allocated.
  */
 int ferry__quantize_f32(ferry_dtype dt, const void *src, void *dst, uint64_t n);
 

@@ -46,6 +46,7 @@ static ferry__qrow_fn row_fn_of(int id)
     if (!fn) fn = ferry__qrow_kquant(id);
     if (!fn) fn = ferry__qrow_iq4(id);
     if (!fn) fn = ferry__qrow_iq2(id);
+    if (!fn) fn = ferry__qrow_iq3(id);
     return fn;
 }
 
@@ -187,10 +188,10 @@ int ferry_quantize_elems(ferry_dtype dt, const float *src, void *dst, int64_t nr
     int nt = nthreads == 0 ? online_cpus() : nthreads > MAX_THREADS ? MAX_THREADS : nthreads;
     if ((int64_t)nt > nrows) nt = (int)nrows;
 
-    ferry__iq2_state *iq2 = NULL;
-    if (ferry__iq2_grid_size(id) > 0) {
-        iq2 = ferry__iq2_state_new(ferry__iq2_grid_size(id));
-        if (!iq2) return FERRY_E_NOMEM;
+    ferry__lattice *lattice = NULL;
+    if (ferry__lattice_grid_size(id) > 0) {
+        lattice = ferry__lattice_new(id);
+        if (!lattice) return FERRY_E_NOMEM;
     }
 
     job jobs[MAX_THREADS];
@@ -198,7 +199,7 @@ int ferry_quantize_elems(ferry_dtype dt, const float *src, void *dst, int64_t nr
     bool started[MAX_THREADS];
     for (int t = 0; t < nt; t++) {
         jobs[t] = (job){fn, src, dst, nrows * t / nt, nrows * (t + 1) / nt, n_per_row,
-                        (size_t)row_bytes, imatrix, iq2};
+                        (size_t)row_bytes, imatrix, lattice};
         started[t] = false;
     }
     /* Thread 0's range runs on the calling thread. */
@@ -211,7 +212,7 @@ int ferry_quantize_elems(ferry_dtype dt, const float *src, void *dst, int64_t nr
         else
             run_job(&jobs[t]);
     }
-    ferry__iq2_state_free(iq2);
+    ferry__lattice_free(lattice);
     return FERRY_OK;
 }
 
@@ -232,6 +233,11 @@ int ferry__quantize_f32(ferry_dtype dt, const void *src, void *dst, uint64_t n)
     if (bs == 0 || bb == 0 || n % bs != 0 || CONV_CHUNK % bs != 0) return FERRY_E_DTYPE;
     /* Without importance matrix every quantizer is block-local, so a long input can be cut
      * into chunks of whole blocks; the chunk copy also aligns (and byte-orders) the floats. */
+    ferry__lattice *lattice = NULL;
+    if (n > 0 && ferry__lattice_grid_size(id) > 0) {
+        lattice = ferry__lattice_new(id);
+        if (!lattice) return FERRY_E_NOMEM;
+    }
     const uint8_t *s = src;
     uint8_t       *d = dst;
     float buf[CONV_CHUNK];
@@ -241,7 +247,8 @@ int ferry__quantize_f32(ferry_dtype dt, const void *src, void *dst, uint64_t n)
             uint32_t u = ferry__rd32le(s + 4 * (done + j));
             memcpy(&buf[j], &u, 4);
         }
-        fn(buf, d + done / bs * bb, (int64_t)k, NULL, NULL);
+        fn(buf, d + done / bs * bb, (int64_t)k, NULL, lattice);
     }
+    ferry__lattice_free(lattice);
     return FERRY_OK;
 }

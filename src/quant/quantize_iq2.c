@@ -1,64 +1,52 @@
 /*
- * quantize_iq2.c -- row quantizers of the 8-dimensional lattice types IQ2_XXS and IQ2_XS, and
- * the grid search tables they need (ggml-quants.c: iq2xs_init_impl,
- * quantize_row_iq2_xxs_impl, quantize_row_iq2_xs_impl; FORMATS.md A2.3 "Grid-based IQ types").
+ * quantize_iq2.c -- the lattice search tables of the grid i-quants, and the row quantizers of
+ * the 8-dimensional types IQ2_XXS and IQ2_XS (ggml-quants.c: iq2xs_init_impl,
+ * iq3xs_init_impl, quantize_row_iq2_xxs_impl, quantize_row_iq2_xs_impl; FORMATS.md A2.3
+ * "Grid-based IQ types").
  *
  * The search tables
  * -----------------
- * A group of 8 values is quantized to levels l_j in {0, 1, 2} (coordinate 2 l_j + 1); the
- * packed index u = sum l_j << 2j of a point that is on the lattice (iq_tables.c's kgrid sets,
- * whose entries are exactly these packed indices) maps to its grid index. Off-lattice points
- * (levels up to 3, 4^8 = 65536 packed values, 43692 of them reachable) get a list of their
+ * A group of 8 (IQ2) or 4 (IQ3) values is quantized to levels l_j (coordinate 2 l_j + 1);
+ * the packed index u of a point that is on the lattice maps to its grid index (for the IQ2
+ * sets the entries of iq_tables.c's kgrid arrays are exactly these packed indices; the IQ3
+ * sets are repacked from their coordinate bytes). Off-lattice points get a list of their
  * nearest lattice points: all points whose squared distance is among the `nwant` smallest
  * distinct distances, ordered by (distance, index). ggml builds this with a qsort per point;
- * the order is total, so any method that yields the same ordered lists gives the same bytes.
+ * that order is total, so any method that yields the same ordered lists gives the same bytes.
  * We bucket by distance (distances are small integers) instead, which is faster and needs no
  * comparison callback. The layout is ggml's: map[u] >= 0 is a grid index, map[u] < 0 means
  * the list starts at neighbours[-map[u] - 1] with its length first.
  *
- * Ownership: the tables are built per ferry_quantize_elems call (ferry__iq2_state_new), owned
- * by that call, shared read-only by its threads and freed before it returns. There is no
- * global state; building costs O(43692 * grid_size) small-integer operations (about 0.1 s
- * for IQ2_XXS), paid once per call.
+ * Ownership: the tables are built per ferry_quantize_elems call (ferry__lattice_new) in a
+ * private context, shared read-only by that call's threads and freed before it returns.
+ * There is no global state; building costs O(map size * grid size) small-integer operations
+ * (well under 0.1 s for these lattices), paid once per call.
  */
 #include "quant.h"
 #include "iq_tables.h"
 
 /* ============================================================================================
- * Search tables
+ * Search tables (shared with quantize_iq3.c through quant.h)
  * ========================================================================================== */
 
-#define KMAP_SIZE 43692 /* largest packed index of levels 0..2 (0xAAAA) + 1 */
-
-struct ferry__iq2_state {
-    ferry_ctx      *ctx;
-    int             grid_size;
-    const uint16_t *kgrid;      /* packed levels of the lattice points (iq_tables.c) */
-    int32_t        *map;        /* KMAP_SIZE entries */
-    uint16_t       *neighbours;
-    size_t          n_neighbours;
-};
-
-/* Coordinate j (2 l_j + 1) of a packed point. */
-static inline int coord(unsigned packed, int j) { return 2 * (int)((packed >> (2 * j)) & 3) + 1; }
-
-/* Squared distances from off-grid point u to every lattice point, and the largest distance
- * that is still among the nwant smallest distinct ones. Returns the list length. */
-static int near_set(const ferry__iq2_state *st, unsigned u, int nwant, uint16_t *d2, int *thr)
+/* Squared distances from off-grid point u to every lattice point (into d2), and the largest
+ * distance that is still among the nwant smallest distinct ones (*thr). Returns the length
+ * of u's neighbour list. */
+static int near_set(const ferry__lattice *lt, unsigned u, uint16_t *d2, int *thr)
 {
-    int hist[8 * 36 + 1];
+    int hist[FERRY__LATTICE_MAX_D2 + 1];
     memset(hist, 0, sizeof hist);
-    for (int g = 0; g < st->grid_size; g++) {
+    for (int g = 0; g < lt->grid_size; g++) {
         int d = 0;
-        for (int j = 0; j < 8; j++) {
-            int e = coord(st->kgrid[g], j) - coord(u, j);
+        for (int j = 0; j < lt->dim; j++) {
+            int e = ferry__lattice_coord(lt, lt->kgrid[g], j) - ferry__lattice_coord(lt, u, j);
             d += e * e;
         }
         d2[g] = (uint16_t)d;
         hist[d]++;
     }
     int have = 0, n = 0, t = 0;
-    for (int d = 0; d <= 8 * 36 && have < nwant; d++) {
+    for (int d = 0; d <= FERRY__LATTICE_MAX_D2 && have < lt->nwant; d++) {
         if (!hist[d]) continue;
         have++;
         n += hist[d];
@@ -68,67 +56,104 @@ static int near_set(const ferry__iq2_state *st, unsigned u, int nwant, uint16_t 
     return n;
 }
 
-void ferry__iq2_state_free(ferry__iq2_state *st)
+void ferry__lattice_free(ferry__lattice *lt)
 {
-    if (!st) return;
-    ferry_ctx *ctx = st->ctx;
-    ferry__free(ctx, st->map, KMAP_SIZE * sizeof(int32_t));
-    ferry__free(ctx, st->neighbours, st->n_neighbours * sizeof(uint16_t));
-    ferry__free(ctx, st, sizeof *st);
+    if (!lt) return;
+    ferry_ctx *ctx = lt->ctx;
+    ferry__free(ctx, lt->kgrid, (size_t)lt->grid_size * sizeof(uint16_t));
+    ferry__free(ctx, lt->map, (size_t)lt->kmap_size * sizeof(int32_t));
+    ferry__free(ctx, lt->neighbours, lt->n_neighbours * sizeof(uint16_t));
+    ferry__free(ctx, lt, sizeof *lt);
     ferry_ctx_free(ctx);
 }
 
-/*
- * Builds the map and neighbour lists of the IQ2 lattice with `grid_size` points (256:
- * IQ2_XXS, 512: IQ2_XS) and ggml's nwant (2 for both). Returns NULL when memory is exhausted.
- */
-ferry__iq2_state *ferry__iq2_state_new(int grid_size)
+/* Packed level index of an IQ3 grid entry (four coordinate bytes): IQ3_XXS stores the levels
+ * as 4, 12, 20, 28, 36, 44, 52, 62, IQ3_S as 1, 3, ..., 15 (iq_tables.c). */
+static uint16_t iq3_pack(uint32_t point, bool xxs)
 {
+    unsigned u = 0;
+    for (int j = 0; j < 4; j++) {
+        unsigned v = (point >> (8 * j)) & 0xFF;
+        unsigned l = xxs ? (v == 62 ? 7 : v / 8) : (v - 1) / 2;
+        u |= (l & 7) << (3 * j);
+    }
+    return (uint16_t)u;
+}
+
+int ferry__lattice_grid_size(int id)
+{
+    switch (id) {
+    case 16: return 256;   /* IQ2_XXS */
+    case 17: return 512;   /* IQ2_XS */
+    case 18: return 256;   /* IQ3_XXS */
+    default: return 0;
+    }
+}
+
+/*
+ * Builds the map and neighbour lists of the lattice of GGML type `id` (iq2xs_init_impl /
+ * iq3xs_init_impl: IQ2 sets with levels 0..2 in 8 dimensions, nwant 2; IQ3 sets with levels
+ * 0..7 in 4 dimensions, nwant 2 for 256 points). Returns NULL when out of memory or when
+ * the type has no lattice.
+ */
+ferry__lattice *ferry__lattice_new(int id)
+{
+    int grid_size = ferry__lattice_grid_size(id);
+    if (grid_size == 0) return NULL;
     ferry_ctx *ctx = ferry_ctx_new(NULL);
     if (!ctx) return NULL;
-    ferry__iq2_state *st = ferry__calloc(ctx, 1, sizeof *st);
-    uint16_t *d2 = ferry__malloc(ctx, 1024 * sizeof(uint16_t));
-    if (!st || !d2) goto fail;
-    st->ctx       = ctx;
-    st->grid_size = grid_size;
-    st->kgrid     = grid_size == 256 ? ferry__iq2xxs_kgrid : ferry__iq2xs_kgrid;
-    const int nwant = 2;
-    st->map = ferry__malloc(ctx, KMAP_SIZE * sizeof(int32_t));
-    if (!st->map) goto fail;
-    for (int i = 0; i < KMAP_SIZE; i++) st->map[i] = -1;
-    for (int g = 0; g < grid_size; g++) st->map[st->kgrid[g]] = g;
+    ferry__lattice *lt = ferry__calloc(ctx, 1, sizeof *lt);
+    uint16_t *d2 = ferry__malloc(ctx, (size_t)grid_size * sizeof(uint16_t));
+    if (!lt || !d2) goto fail;
+    lt->ctx       = ctx;
+    lt->grid_size = grid_size;
+    bool iq3      = id == 18;
+    lt->dim       = iq3 ? 4 : 8;
+    lt->lbits     = iq3 ? 3 : 2;
+    lt->kmap_size = iq3 ? 4096 : 43692; /* 1 + largest packed index of reachable levels */
+    lt->nwant     = 2;
+    lt->kgrid     = ferry__malloc(ctx, (size_t)grid_size * sizeof(uint16_t));
+    lt->map       = ferry__malloc(ctx, (size_t)lt->kmap_size * sizeof(int32_t));
+    if (!lt->kgrid || !lt->map) goto fail;
+    for (int g = 0; g < grid_size; g++)
+        lt->kgrid[g] = id == 16 ? ferry__iq2xxs_kgrid[g]
+                     : id == 17 ? ferry__iq2xs_kgrid[g]
+                                : iq3_pack(ferry__iq3xxs_grid[g], true);
+    for (int i = 0; i < lt->kmap_size; i++) lt->map[i] = -1;
+    for (int g = 0; g < grid_size; g++) lt->map[lt->kgrid[g]] = g;
 
     /* Pass 1: list lengths, to size the neighbour array. */
     size_t total = 0;
-    for (unsigned u = 0; u < KMAP_SIZE; u++) {
-        if (st->map[u] >= 0) continue;
+    for (unsigned u = 0; u < (unsigned)lt->kmap_size; u++) {
+        if (lt->map[u] >= 0) continue;
         int thr;
-        total += 1 + (size_t)near_set(st, u, nwant, d2, &thr);
+        total += 1 + (size_t)near_set(lt, u, d2, &thr);
     }
-    st->neighbours = ferry__malloc(ctx, total * sizeof(uint16_t));
-    if (!st->neighbours) goto fail;
-    st->n_neighbours = total;
+    lt->neighbours = ferry__malloc(ctx, total * sizeof(uint16_t));
+    if (!lt->neighbours) goto fail;
+    lt->n_neighbours = total;
 
     /* Pass 2: the lists, by distance then index. */
     size_t pos = 0;
-    for (unsigned u = 0; u < KMAP_SIZE; u++) {
-        if (st->map[u] >= 0) continue;
+    for (unsigned u = 0; u < (unsigned)lt->kmap_size; u++) {
+        if (lt->map[u] >= 0) continue;
         int thr;
-        int n = near_set(st, u, nwant, d2, &thr);
-        st->map[u] = -(int32_t)(pos + 1);
-        st->neighbours[pos++] = (uint16_t)n;
+        int n = near_set(lt, u, d2, &thr);
+        lt->map[u] = -(int32_t)(pos + 1);
+        lt->neighbours[pos++] = (uint16_t)n;
         for (int d = 0; d <= thr; d++)
             for (int g = 0; g < grid_size; g++)
-                if (d2[g] == d) st->neighbours[pos++] = (uint16_t)g;
+                if (d2[g] == d) lt->neighbours[pos++] = (uint16_t)g;
     }
-    ferry__free(ctx, d2, 1024 * sizeof(uint16_t));
-    return st;
+    ferry__free(ctx, d2, (size_t)grid_size * sizeof(uint16_t));
+    return lt;
 
 fail:
-    ferry__free(ctx, d2, 1024 * sizeof(uint16_t));
-    if (st) {
-        ferry__free(ctx, st->map, KMAP_SIZE * sizeof(int32_t));
-        ferry__free(ctx, st, sizeof *st);
+    ferry__free(ctx, d2, (size_t)grid_size * sizeof(uint16_t));
+    if (lt) {
+        ferry__free(ctx, lt->kgrid, (size_t)grid_size * sizeof(uint16_t));
+        ferry__free(ctx, lt->map, (size_t)lt->kmap_size * sizeof(int32_t));
+        ferry__free(ctx, lt, sizeof *lt);
     }
     ferry_ctx_free(ctx);
     return NULL;
@@ -140,16 +165,16 @@ fail:
 
 /* The lattice point among u's neighbours closest to xval at `scale` in weighted squared
  * distance (first strict minimum); its levels go to L. */
-static int best_neighbour(const ferry__iq2_state *st, unsigned u, const float *xval,
-                          const float *w, float scale, int8_t *L)
+int ferry__lattice_best(const ferry__lattice *lt, unsigned u, const float *xval, const float *w,
+                        float scale, int8_t *L)
 {
-    const uint16_t *nb = st->neighbours + (-st->map[u] - 1);
+    const uint16_t *nb = lt->neighbours + (-lt->map[u] - 1);
     float best_d2 = 3.40282347e+38f;
     int   best    = nb[1];
     for (int j = 1; j <= nb[0]; j++) {
         float d2 = 0;
-        for (int i = 0; i < 8; i++) {
-            float diff = scale * (float)coord(st->kgrid[nb[j]], i) - xval[i];
+        for (int i = 0; i < lt->dim; i++) {
+            float diff = scale * (float)ferry__lattice_coord(lt, lt->kgrid[nb[j]], i) - xval[i];
             d2 += w[i] * diff * diff;
         }
         if (d2 < best_d2) {
@@ -157,9 +182,14 @@ static int best_neighbour(const ferry__iq2_state *st, unsigned u, const float *x
             best    = nb[j];
         }
     }
-    for (int i = 0; i < 8; i++) L[i] = (int8_t)((coord(st->kgrid[best], i) - 1) / 2);
+    for (int i = 0; i < lt->dim; i++)
+        L[i] = (int8_t)((ferry__lattice_coord(lt, lt->kgrid[best], i) - 1) / 2);
     return best;
 }
+
+/* ============================================================================================
+ * IQ2 search steps
+ * ========================================================================================== */
 
 /* Levels of 8 values at inverse scale id (nearest_int(0.5 (id x - 1)) clamped to 0..2). */
 static unsigned levels8(const float *xval, float id, int8_t *L)
@@ -237,7 +267,7 @@ static void lattice_sums(const float *w, const float *xval, const int8_t *L, int
 
 static void iq2_xxs_row(const float *x, uint8_t *y, int64_t n, const float *qw, const void *state)
 {
-    const ferry__iq2_state *st = state;
+    const ferry__lattice *st = state;
     float   scales[8], weight[32], xval[32], waux[32];
     int8_t  L[32], Laux[32];
     uint8_t block_signs[4];
@@ -277,7 +307,7 @@ static void iq2_xxs_row(const float *x, uint8_t *y, int64_t n, const float *qw, 
                 for (int k = 0; k < 4; k++) {
                     unsigned u = levels8(xval + 8 * k, id, Laux + 8 * k);
                     if (st->map[u] < 0)
-                        best_neighbour(st, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+                        ferry__lattice_best(st, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
                 }
                 float sumqx, sumq2;
                 lattice_sums(weight, xval, Laux, 32, &sumqx, &sumq2);
@@ -293,9 +323,9 @@ static void iq2_xxs_row(const float *x, uint8_t *y, int64_t n, const float *qw, 
                     int8_t   Lk[8];
                     unsigned u = levels8(xval + 8 * k, id, Lk);
                     int g = st->map[u];
-                    if (g < 0) g = best_neighbour(st, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+                    if (g < 0) g = ferry__lattice_best(st, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
                     for (int i = 0; i < 8; i++)
-                        L[8 * k + i] = (int8_t)((coord(st->kgrid[g], i) - 1) / 2);
+                        L[8 * k + i] = (int8_t)((ferry__lattice_coord(st, st->kgrid[g], i) - 1) / 2);
                 }
                 float sumqx, sumq2;
                 lattice_sums(weight, xval, L, 32, &sumqx, &sumq2);
@@ -337,7 +367,7 @@ static void iq2_xxs_row(const float *x, uint8_t *y, int64_t n, const float *qw, 
 
 static void iq2_xs_row(const float *x, uint8_t *y, int64_t n, const float *qw, const void *state)
 {
-    const ferry__iq2_state *st = state;
+    const ferry__lattice *st = state;
     float    scales[16], weight[16], xval[16], waux[16];
     int8_t   L[16], Laux[16];
     bool     on_grid[2], on_grid_aux[2];
@@ -376,7 +406,7 @@ static void iq2_xs_row(const float *x, uint8_t *y, int64_t n, const float *qw, c
                     unsigned u = levels8(xval + 8 * k, id, Laux + 8 * k);
                     on_grid_aux[k] = st->map[u] >= 0;
                     if (!on_grid_aux[k])
-                        best_neighbour(st, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+                        ferry__lattice_best(st, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
                 }
                 float sumqx, sumq2;
                 lattice_sums(weight, xval, Laux, 16, &sumqx, &sumq2);
@@ -394,7 +424,7 @@ static void iq2_xs_row(const float *x, uint8_t *y, int64_t n, const float *qw, c
                     if (on_grid[k]) continue;
                     unsigned u = levels8(xval + 8 * k, id, L + 8 * k);
                     if (st->map[u] < 0)
-                        best_neighbour(st, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+                        ferry__lattice_best(st, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
                 }
                 float sumqx, sumq2;
                 lattice_sums(weight, xval, L, 16, &sumqx, &sumq2);
@@ -443,5 +473,3 @@ ferry__qrow_fn ferry__qrow_iq2(int id)
     default: return NULL;
     }
 }
-
-int ferry__iq2_grid_size(int id) { return id == 16 ? 256 : id == 17 ? 512 : 0; }
