@@ -86,6 +86,7 @@ int ferry__lattice_grid_size(int id)
     case 16: return 256;   /* IQ2_XXS */
     case 17: return 512;   /* IQ2_XS */
     case 18: return 256;   /* IQ3_XXS */
+    case 21: return 512;   /* IQ3_S */
     default: return 0;
     }
 }
@@ -93,8 +94,8 @@ int ferry__lattice_grid_size(int id)
 /*
  * Builds the map and neighbour lists of the lattice of GGML type `id` (iq2xs_init_impl /
  * iq3xs_init_impl: IQ2 sets with levels 0..2 in 8 dimensions, nwant 2; IQ3 sets with levels
- * 0..7 in 4 dimensions, nwant 2 for 256 points). Returns NULL when out of memory or when
- * the type has no lattice.
+ * 0..7 in 4 dimensions, nwant 2 for 256 points and 3 for 512). Returns NULL when out of
+ * memory or when the type has no lattice.
  */
 ferry__lattice *ferry__lattice_new(int id)
 {
@@ -107,18 +108,19 @@ ferry__lattice *ferry__lattice_new(int id)
     if (!lt || !d2) goto fail;
     lt->ctx       = ctx;
     lt->grid_size = grid_size;
-    bool iq3      = id == 18;
+    bool iq3      = id == 18 || id == 21;
     lt->dim       = iq3 ? 4 : 8;
     lt->lbits     = iq3 ? 3 : 2;
     lt->kmap_size = iq3 ? 4096 : 43692; /* 1 + largest packed index of reachable levels */
-    lt->nwant     = 2;
+    lt->nwant     = id == 21 ? 3 : 2;
     lt->kgrid     = ferry__malloc(ctx, (size_t)grid_size * sizeof(uint16_t));
     lt->map       = ferry__malloc(ctx, (size_t)lt->kmap_size * sizeof(int32_t));
     if (!lt->kgrid || !lt->map) goto fail;
     for (int g = 0; g < grid_size; g++)
         lt->kgrid[g] = id == 16 ? ferry__iq2xxs_kgrid[g]
                      : id == 17 ? ferry__iq2xs_kgrid[g]
-                                : iq3_pack(ferry__iq3xxs_grid[g], true);
+                     : id == 18 ? iq3_pack(ferry__iq3xxs_grid[g], true)
+                                : iq3_pack(ferry__iq3s_grid[g], false);
     for (int i = 0; i < lt->kmap_size; i++) lt->map[i] = -1;
     for (int g = 0; g < grid_size; g++) lt->map[lt->kgrid[g]] = g;
 
