@@ -692,6 +692,77 @@ TEST(truncations)
     free(mb.p);
 }
 
+TEST(typed_chunked_reads)
+{
+    // int64_data in three packed runs and unpacked values, float_data mixed likewise; read
+    // forward in odd-sized chunks (the read slot's resume point), then backward, then at
+    // random offsets: always the same bytes.
+    enum { N = 3000 };
+    int64_t d[1] = {N};
+    buf t = tensor("big", 7, 1, d), f = tensor("fl", 1, 1, d);
+    static int64_t want[N];
+    static float wantf[N];
+    for (int i = 0; i < N; i++) {
+        want[i]  = (int64_t)i * 7919 - 1000000 * (i % 3);
+        wantf[i] = (float)i * 0.5f - 7;
+    }
+    for (int part = 0; part < 4; part++) {
+        int lo = part * N / 4, hi = (part + 1) * N / 4;
+        if (part % 2 == 0) {
+            buf pk = {0}, pf = {0};
+            for (int i = lo; i < hi; i++) varint(&pk, (uint64_t)want[i]);
+            for (int i = lo; i < hi; i++) put(&pf, &wantf[i], 4);
+            fmsg(&t, 7, &pk);
+            fmsg(&f, 4, &pf);
+        } else {
+            for (int i = lo; i < hi; i++) fint(&t, 7, (uint64_t)want[i]);
+            for (int i = lo; i < hi; i++) ffloat(&f, 4, wantf[i]);
+        }
+    }
+    buf g = {0};
+    fmsg(&g, 5, &t);
+    fmsg(&g, 5, &f);
+    buf mb = model(&g);
+    ferry_source *src = NULL;
+    ferry_model *m = NULL;
+    CHECK(open_mem(&mb, "chunks.onnx", &src, &m) == 0);
+    if (m) {
+        const int64_t ids[2] = {ferry_model_find_tensor(m, "big"),
+                                ferry_model_find_tensor(m, "fl")};
+        const uint8_t *exp[2] = {(const uint8_t *)want, (const uint8_t *)wantf};
+        const size_t total[2] = {sizeof want, sizeof wantf};
+        static uint8_t got[sizeof want];
+        for (int k = 0; k < 2; k++) {
+            memset(got, 0xAA, sizeof got);
+            for (size_t off = 0; off < total[k]; off += 1237) {
+                size_t n = total[k] - off < 1237 ? total[k] - off : 1237;
+                CHECK(ferry_tensor_read(m, ids[k], off, got + off, n) == 0);
+            }
+            CHECK(memcmp(got, exp[k], total[k]) == 0);
+            memset(got, 0xAA, sizeof got);
+            for (size_t end = total[k]; end > 0;) {
+                size_t n = end < 1001 ? end : 1001;
+                CHECK(ferry_tensor_read(m, ids[k], end - n, got + end - n, n) == 0);
+                end -= n;
+            }
+            CHECK(memcmp(got, exp[k], total[k]) == 0);
+            uint32_t seed = 12345;
+            for (int j = 0; j < 200; j++) {
+                seed = seed * 1103515245u + 12345u;
+                size_t off = seed % total[k];
+                size_t n = (seed >> 8) % 300;
+                if (n > total[k] - off) n = total[k] - off;
+                uint8_t tmp[300];
+                CHECK(ferry_tensor_read(m, ids[k], off, tmp, n) == 0);
+                CHECK(memcmp(tmp, exp[k] + off, n) == 0);
+            }
+        }
+    }
+    ferry_model_close(m);
+    ferry_source_close(src);
+    free(mb.p);
+}
+
 /* ============================================================================================
  * Writing
  * ========================================================================================== */
@@ -912,6 +983,7 @@ int main(void)
     RUN(corruption_matrix);
     RUN(nesting_limit);
     RUN(truncations);
+    RUN(typed_chunked_reads);
     RUN(write_new_model);
     RUN(write_replaces_initializers);
     RUN(corpus);

@@ -183,6 +183,12 @@ typedef struct typed_loc {
     uint8_t  field;
     uint8_t  unit;
     uint8_t  is_bool;
+    /* Resume point of the read slot: value index rs_idx is the next value at rs_pos, which
+     * is inside a packed run ending at rs_end, or (rs_end 0) the tag of its field. */
+    bool     rs_valid;
+    uint64_t rs_pos;
+    uint64_t rs_end;
+    uint64_t rs_idx;
 } typed_loc;
 
 /* m->priv: the bytes every typed_loc points into. */
@@ -1721,10 +1727,29 @@ static int onnx_open(ferry_model *m, ferry_source *src)
  * Read slot: tensors stored in typed fields
  * ========================================================================================== */
 
+/* Copies byte b0.. of value v (unit bytes, little-endian) into the part of [off, end) it
+ * overlaps. */
+static void put_value(uint8_t *out, uint64_t off, uint64_t end, uint64_t b0, uint64_t unit,
+                      uint64_t v)
+{
+    uint8_t b[8];
+    ferry__wr64le(b, v);
+    for (uint64_t k = 0; k < unit; k++)
+        if (b0 + k >= off && b0 + k < end) out[b0 + k - off] = b[k];
+}
+
+/*
+ * Materialises bytes [off, off + len) of a tensor stored in a typed field by re-walking its
+ * TensorProto. Fixed-width packed runs (float_data, double_data) are copied as they are:
+ * their little-endian bytes are the output bytes. Each read leaves a resume point (the run
+ * or field holding the first value past the range) in the tensor's typed_loc, and a read
+ * that starts at or after it begins there, so the chunked sequential reads of the write
+ * pump walk the data once in total rather than once per chunk.
+ */
 static int onnx_read(ferry_model *m, const ferry__tensor *t, uint64_t off, void *dst, size_t len)
 {
     const onnx_state *st = m->priv;
-    const typed_loc *tl = t->priv;
+    typed_loc *tl = t->priv;
     if (!st || !tl)
         return ferry__fail(m->ctx, FERRY_E_NOTPLAIN, "tensor \"%s\" has no readable data",
                            t->name);
@@ -1732,35 +1757,73 @@ static int onnx_read(ferry_model *m, const ferry__tensor *t, uint64_t off, void 
     ferry__pb_init(&r, m->ctx, m->src, st->base, 0, tl->off, tl->len, FERRY__PB_MAX_DEPTH);
     const uint64_t unit = tl->unit, end = off + len;
     const int ew = elem_wire_of(tl->field);
+    const uint64_t width = ew == FERRY__PB_I32 ? 4 : ew == FERRY__PB_I64 ? 8 : 0;
     uint8_t *out = dst;
-    uint64_t idx = 0;
+    uint64_t idx = 0, tag_off = 0;
+    ferry__pb_rep it;
+    bool in_run = false, packed = false;
+    if (tl->rs_valid && tl->rs_idx * unit <= off) {
+        idx = tl->rs_idx;
+        if (tl->rs_end) {
+            memset(&it, 0, sizeof it);
+            it.r         = &r;
+            it.pos       = tl->rs_pos;
+            it.end       = tl->rs_end;
+            it.elem_wire = (uint8_t)ew;
+            it.number    = tl->field;
+            in_run = packed = true;
+            r.pos  = tl->rs_end;
+        } else {
+            r.pos = tl->rs_pos;
+        }
+    }
     ferry__pb_field f;
-    int rc;
-    while ((rc = ferry__pb_next(&r, &f)) > 0) {
-        if (f.number != tl->field) continue;
-        // Fixed-width packed runs before the range are skipped whole.
-        if (f.wire == FERRY__PB_LEN && ew != FERRY__PB_VARINT) {
-            uint64_t cnt = f.len / (ew == FERRY__PB_I32 ? 4 : 8);
-            if ((idx + cnt) * unit <= off) {
-                idx += cnt;
+    int rc = 0;
+    for (;;) {
+        if (!in_run) {
+            rc = ferry__pb_next(&r, &f);
+            if (rc <= 0) break;
+            if (f.number != tl->field) continue;
+            if (f.wire == FERRY__PB_LEN && width) {
+                uint64_t b0 = idx * unit, b1 = b0 + f.len;
+                if (b1 > off && b0 < end) {
+                    uint64_t lo = b0 > off ? b0 : off, hi = b1 < end ? b1 : end;
+                    memcpy(out + (lo - off), st->base + f.off + (lo - b0), (size_t)(hi - lo));
+                }
+                if (b1 >= end) {
+                    tl->rs_pos   = f.tag_off;
+                    tl->rs_end   = 0;
+                    tl->rs_idx   = idx;
+                    tl->rs_valid = true;
+                    return FERRY_OK;
+                }
+                idx += f.len / width;
                 continue;
             }
+            ferry__pb_rep_init(&it, &r, &f, ew);
+            tag_off = f.tag_off;
+            packed  = f.wire == FERRY__PB_LEN;
+            in_run  = true;
         }
-        ferry__pb_rep it;
-        ferry__pb_rep_init(&it, &r, &f, ew);
         uint64_t v;
-        while ((rc = ferry__pb_rep_next(&it, &v)) > 0) {
+        for (;;) {
+            uint64_t before = it.pos;
+            int k = ferry__pb_rep_next(&it, &v);
+            if (k < 0) return k;
+            if (k == 0) break;
             uint64_t b0 = idx * unit;
-            if (b0 >= end) return FERRY_OK;
+            if (b0 >= end) {
+                tl->rs_pos   = packed ? before : tag_off;
+                tl->rs_end   = packed ? it.end : 0;
+                tl->rs_idx   = idx;
+                tl->rs_valid = true;
+                return FERRY_OK;
+            }
             idx++;
             if (b0 + unit <= off) continue;
-            if (tl->is_bool) v = v != 0;
-            uint8_t b[8];
-            ferry__wr64le(b, v);
-            for (uint64_t k = 0; k < unit; k++)
-                if (b0 + k >= off && b0 + k < end) out[b0 + k - off] = b[k];
+            put_value(out, off, end, b0, unit, tl->is_bool ? v != 0 : v);
         }
-        FERRY_TRY(rc);
+        in_run = false;
     }
     FERRY_TRY(rc);
     if (idx * unit < end)
