@@ -8,6 +8,7 @@ extern const ferry_format_ops ferry__format_gguf;
 extern const ferry_format_ops ferry__format_npy;
 extern const ferry_format_ops ferry__format_npz;
 extern const ferry_format_ops ferry__format_onnx;
+extern const ferry_format_ops ferry__format_hdf5;
 
 const ferry_format_ops *const ferry__formats[] = {
     &ferry__format_safetensors,
@@ -15,6 +16,7 @@ const ferry_format_ops *const ferry__formats[] = {
     &ferry__format_npy,
     &ferry__format_npz,
     &ferry__format_onnx,
+    &ferry__format_hdf5,
 };
 
 const int ferry__n_formats = (int)FERRY_ARRAY_LEN(ferry__formats);
