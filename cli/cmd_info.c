@@ -3,15 +3,16 @@
  *
  * Reports the format and its version, the file size, the number of tensors and parameters
  * (the sum of every tensor's element count), the bytes of tensor data, a histogram by dtype
- * (tensors, parameters and bytes per dtype), the number of top-level metadata keys, and a
- * few keys worth seeing at a glance when present (GGUF general.architecture, general.name,
- * general.file_type, the last shown with its llama.cpp name).
+ * (tensors, parameters and bytes per dtype), the number of top-level metadata keys, the
+ * number of graph nodes (formats that hold a graph), and a few keys worth seeing at a glance
+ * when present (GGUF general.architecture, general.name, general.file_type, the last shown
+ * with its llama.cpp name).
  *
  * JSON (schema_version 1):
  *   {"schema_version":1,"file":...,"format":...,"format_version":...,"file_size":n|null,
  *    "tensor_count":n,"parameter_count":n,"tensor_bytes":n,
  *    "dtypes":{"F32":{"tensors":n,"parameters":n,"bytes":n},...},"metadata_keys":n,
- *    "notable":{"general.architecture":...,...}}
+ *    "graph_nodes":n,"notable":{"general.architecture":...,...}}
  * dtypes are listed in the order of ferry's dtype enum, so the output is stable. Tensors
  * whose dtype ferry does not know are counted under "UNKNOWN".
  *
@@ -137,6 +138,8 @@ static int json_out(const char *path, const ferry_model *m, const summary *s, bo
     jw_obj_end(&w);
     jw_key(&w, "metadata_keys");
     jw_int(&w, ferry_meta_count(root));
+    jw_key(&w, "graph_nodes");
+    jw_int(&w, ferry_model_graph_node_count(m));
     jw_key(&w, "notable");
     jw_obj_begin(&w);
     for (size_t k = 0; k < sizeof notable_keys / sizeof notable_keys[0]; k++) {
@@ -184,6 +187,8 @@ static void text_out(const char *path, const ferry_model *m, const summary *s, b
         printf("parameters:           %llu\n", (unsigned long long)s->params);
     size_line("tensor data:", s->bytes);
     printf("metadata keys:        %lld\n", (long long)ferry_meta_count(root));
+    int64_t nodes = ferry_model_graph_node_count(m);
+    if (nodes > 0) printf("graph nodes:          %lld\n", (long long)nodes);
     for (size_t k = 0; k < sizeof notable_keys / sizeof notable_keys[0]; k++) {
         const ferry_meta *v = ferry_meta_get(root, notable_keys[k]);
         if (!v) continue;
