@@ -3,9 +3,9 @@
  *
  * Text: one line per tensor, "name  dtype  [shape]  nbytes" in aligned columns (names and
  * dtypes left-aligned, byte counts right-aligned), plus "(not plain: <native dtype>)" or
- * "(unknown dtype)" for tensors whose bytes ferry cannot hand out. Column widths need a first pass over the
- * tensors; both passes are linear. Names longer than 64 columns do not widen the column:
- * one absurd name should not push every other line off the screen.
+ * "(unknown dtype)" for tensors whose bytes ferry cannot hand out. Column widths need a
+ * first pass over the tensors; both passes are linear. Names longer than 64 columns do not
+ * widen the column: one absurd name should not push every other line off the screen.
  *
  * JSON (schema_version 1), exactly:
  *   {"schema_version":1,"format":"gguf","tensors":[{"name":...,"dtype":"F32",
