@@ -180,6 +180,18 @@ const char *cli_human_count(char *buf, uint64_t n);
 double cli_now(void);
 
 /* ============================================================================================
+ * Interruption (util.c)
+ * ========================================================================================== */
+
+/* Commands that write an atomic output (convert, cat -o) catch SIGINT, SIGTERM and SIGHUP
+ * so that an interrupted run can abort its sink -- removing the temporary file -- instead of
+ * dying with it on disk. They poll cli_interrupted() between chunks; main() re-raises the
+ * signal at exit (cli_reraise), so the shell still sees a death by that signal. */
+void cli_catch_signals(void);
+int cli_interrupted(void);
+void cli_reraise(void);
+
+/* ============================================================================================
  * Progress bar on stderr (util.c)
  * ========================================================================================== */
 

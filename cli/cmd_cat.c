@@ -11,8 +11,9 @@
  * elements, an I4 "block" two), sized so that the converted chunk is at most 4 MiB.
  *
  * Output goes to stdout, or with -o to an atomic sink: a temporary file next to OUT that is
- * renamed over it only when every byte has been written, and removed on any failure -- so
- * OUT is either the complete tensor or untouched. Binary data is never written to a
+ * renamed over it only when every byte has been written, and removed on any failure or on
+ * SIGINT/SIGTERM/SIGHUP (caught while writing, checked between chunks) -- so OUT is either
+ * the complete tensor or untouched. Binary data is never written to a
  * terminal (it can change the terminal's state); that is a usage error with a hint.
  */
 #include "cli.h"
@@ -37,6 +38,7 @@ typedef struct out {
 
 static int emit(out *o, const void *p, size_t n)
 {
+    if (o->sink && cli_interrupted()) return FERRY_E_IO; /* the caller aborts the sink */
     if (o->sink) return ferry_sink_write(o->sink, p, n);
     return fwrite(p, 1, n, stdout) == n ? FERRY_OK : FERRY_E_IO;
 }
@@ -117,6 +119,7 @@ static int cat(const char *file, const char *name, ferry_dtype dt, const char *o
         rc = CLI_ERROR;
         goto done;
     }
+    if (outpath) cli_catch_signals(); /* before the temporary file exists */
     if (outpath && (rc = ferry_sink_open_file(ctx, outpath, &o.sink)) != 0) {
         rc = cli_lib_error(ctx, rc, outpath);
         goto done;
@@ -127,7 +130,10 @@ static int cat(const char *file, const char *name, ferry_dtype dt, const char *o
     else
         rc = copy_converted(m, idx, &ti, dt, &o, buf);
     if (rc) {
-        if (!o.sink && ferror(stdout)) {
+        if (o.sink && cli_interrupted()) {
+            cli_errorf("interrupted: %s was not written", outpath);
+            rc = CLI_ERROR;
+        } else if (!o.sink && ferror(stdout)) {
             rc = CLI_ERROR; /* main() reports the failed write to stdout */
         } else if (rc == FERRY_E_DTYPE && !*ferry_ctx_error(ctx)) {
             cli_errorf("%s: tensor \"%s\": cannot convert %s to %s", file, name,

@@ -4,8 +4,10 @@
  *
  * All the work is the library's: ferry_open reads IN, ferry_write streams every tensor into
  * an atomic sink for OUT (one bounded chunk in memory at a time) and renames it into place
- * only when complete, so a failed or interrupted conversion leaves nothing at OUT -- not
- * even a temporary file. This file turns the options into ferry_write_options, draws the
+ * only when complete, so a failed conversion leaves nothing at OUT -- not even a temporary
+ * file. SIGINT, SIGTERM and SIGHUP are caught while writing: the progress callback then
+ * cancels the write, the library removes its temporary file, and main() re-raises the
+ * signal. This file turns the options into ferry_write_options, draws the
  * progress callback as a bar on stderr (terminal only, and not with --quiet), prints the
  * library's notices and warnings ("ferry: note: ...", "ferry: warning: ..."; notices are
  * dropped by --quiet), and ends with a one-line summary on stderr.
@@ -56,10 +58,12 @@ static void list_writable(FILE *fp)
     fputs(k ? "\n" : " none in this build\n", fp);
 }
 
+/* Draws the bar, and cancels the write (the library then aborts its sink) once a signal
+ * has been caught. */
 static int on_progress(void *ud, uint64_t done, uint64_t total)
 {
     cli_progress_update(ud, done, total);
-    return 0;
+    return cli_interrupted() != 0;
 }
 
 static int run(const cli_cmd *cmd, cli_args *a)
@@ -103,9 +107,13 @@ static int run(const cli_cmd *cmd, cli_args *a)
         wo.progress    = on_progress;
         wo.progress_ud = &bar;
         double t0 = cli_now();
+        cli_catch_signals();
         int st = ferry_write(m, outp, &wo);
         cli_progress_end(&bar);
-        if (st) {
+        if (st && cli_interrupted()) {
+            cli_errorf("interrupted: %s was not written", outp);
+            rc = CLI_ERROR;
+        } else if (st) {
             rc = cli_lib_error(ctx, st, outp);
         } else if (!quiet) {
             int64_t n = ferry_model_tensor_count(m), written = 0;

@@ -131,5 +131,6 @@ int main(int argc, char **argv)
         rc = CLI_ERROR;
     }
     free(outbuf);
+    cli_reraise(); /* an interrupted convert / cat -o has cleaned up; now die as asked */
     return rc;
 }

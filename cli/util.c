@@ -24,6 +24,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -266,6 +267,42 @@ bool cli_use_color(FILE *fp)
     if (nc && *nc) return false;
     if (term && strcmp(term, "dumb") == 0) return false;
     return cli_isatty(fp);
+}
+
+/* ============================================================================================
+ * Interruption
+ * ========================================================================================== */
+
+/* The one piece of mutable global state in the command: a signal handler can do nothing
+ * else but set a flag. */
+static volatile sig_atomic_t caught_signal;
+
+static void on_signal(int sig) { caught_signal = sig; }
+
+void cli_catch_signals(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags   = SA_RESTART; /* a write in progress completes; the next poll stops us */
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old;
+        /* A signal ignored by our parent (nohup, background jobs) stays ignored. */
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+int cli_interrupted(void) { return caught_signal; }
+
+void cli_reraise(void)
+{
+    int sig = caught_signal;
+    if (!sig) return;
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
 /* ============================================================================================

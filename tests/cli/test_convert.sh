@@ -135,5 +135,26 @@ if [ "$(id -u)" != 0 ]; then
 else
     t_skip "running as root: read-only directory test is meaningless"
 fi
+# Interrupted (SIGTERM while writing): the temporary file is removed and the process still
+# dies by the signal. Either the signal came in time (no OUT) or the conversion had already
+# finished (a complete, valid OUT); never a partial file or a temporary one.
+pyhelp "$T_TMP/f" <<'PY'
+import sys, numpy as np
+from ferrytest import *
+write_safetensors(sys.argv[1] + "/sig.safetensors", [("w%d" % i, np.ones((1024, 2048), np.float32)) for i in range(8)])
+PY
+"$F" convert "$T_TMP/f/sig.safetensors" "$T_TMP/f/sig.gguf" --dtype F16 >/dev/null 2>"$T_TMP/e" &
+pid=$!
+sleep 0.05
+kill -TERM $pid 2>/dev/null
+wait $pid 2>/dev/null; rc=$?
+if [ -e "$T_TMP/f/sig.gguf" ]; then
+    echo "note: the conversion finished before SIGTERM arrived (exit $rc)"
+    expect_ok "$F" validate "$T_TMP/f/sig.gguf"
+else
+    [ $rc -eq 143 ] && t_ok || t_fail "interrupted convert -> exit $rc, want death by SIGTERM (143)"
+    grep -q '^ferry: interrupted: ' "$T_TMP/e" && t_ok || t_fail "no 'interrupted' message: $(cat "$T_TMP/e")"
+fi
+no_temp "$T_TMP/f"
 cd "$ROOT" || exit 2
 t_done convert
