@@ -10,6 +10,8 @@
  * chunks of whole blocks of both the source and the target dtype (a Q4_K block is 256
  * elements, an I4 "block" two), sized so that the converted chunk is at most 4 MiB.
  *
+ * A progress bar is drawn on stderr when it is a terminal and the copy takes a while.
+ *
  * Output goes to stdout, or with -o to an atomic sink: a temporary file next to OUT that is
  * renamed over it only when every byte has been written, and removed on any failure or on
  * SIGINT/SIGTERM/SIGHUP (caught while writing, checked between chunks) -- so OUT is either
@@ -33,14 +35,23 @@ static const cli_opt opts[] = {
 #define CHUNK_BYTES ((size_t)4 << 20)
 
 typedef struct out {
-    ferry_sink *sink; /* NULL: stdout */
+    ferry_sink  *sink;  /* NULL: stdout                         */
+    cli_progress bar;   /* drawn on stderr when it is a terminal */
+    uint64_t     done;  /* bytes written so far                  */
+    uint64_t     total; /* bytes the output will have            */
 } out;
 
 static int emit(out *o, const void *p, size_t n)
 {
+    int rc;
     if (o->sink && cli_interrupted()) return FERRY_E_IO; /* the caller aborts the sink */
-    if (o->sink) return ferry_sink_write(o->sink, p, n);
-    return fwrite(p, 1, n, stdout) == n ? FERRY_OK : FERRY_E_IO;
+    if (o->sink)
+        rc = ferry_sink_write(o->sink, p, n);
+    else
+        rc = fwrite(p, 1, n, stdout) == n ? FERRY_OK : FERRY_E_IO;
+    o->done += n;
+    cli_progress_update(&o->bar, o->done, o->total);
+    return rc;
 }
 
 static uint64_t gcd(uint64_t a, uint64_t b)
@@ -91,7 +102,8 @@ static int cat(const char *file, const char *name, ferry_dtype dt, const char *o
     if (!ctx) return CLI_ERROR;
     ferry_model *m  = NULL;
     uint8_t *buf    = NULL;
-    out o           = {NULL};
+    out o;
+    memset(&o, 0, sizeof o);
     int rc = cli_open(ctx, file, &m);
     if (rc) goto done;
     int64_t idx = ferry_model_find_tensor(m, name);
@@ -125,10 +137,16 @@ static int cat(const char *file, const char *name, ferry_dtype dt, const char *o
         goto done;
     }
     ferry_ctx_clear_error(ctx);
-    if (dt == FERRY_DTYPE_UNKNOWN || dt == ti.dtype)
+    bool same = dt == FERRY_DTYPE_UNKNOWN || dt == ti.dtype;
+    o.total = same ? ti.nbytes
+                   : (ti.nelems + ferry_dtype_block_size(dt) - 1) / ferry_dtype_block_size(dt) *
+                         ferry_dtype_block_bytes(dt);
+    cli_progress_start(&o.bar, "writing", true);
+    if (same)
         rc = copy_plain(m, idx, &ti, &o, buf);
     else
         rc = copy_converted(m, idx, &ti, dt, &o, buf);
+    cli_progress_end(&o.bar);
     if (rc) {
         if (o.sink && cli_interrupted()) {
             cli_errorf("interrupted: %s was not written", outpath);
