@@ -109,6 +109,28 @@ PY
     expect_json 'j["tensor_count"] == 2 and j["dtypes"]["I64"]["bytes"] == 24' "$F" info --json "$s"
 fi
 
+# ---- nested metadata and byte strings (a PyTorch checkpoint written by torch itself) -------
+if have_format pytorch && "$PY" -c 'import torch' 2>/dev/null; then
+    "$PY" - "$T_TMP/ck.pt" <<'PY'
+import sys, torch
+torch.save({"w": torch.ones(2), "epoch": 7,
+            "meta": {"blob": b"\x00\x01\xff hi", "nested": {"a": [1, {"b": 2.5}], "deep": [[1, 2], [3]]}}},
+           sys.argv[1])
+PY
+    p="$T_TMP/ck.pt"
+    expect_json '__import__("base64").b64decode(j["metadata"]["meta"]["blob"]) == b"\x00\x01\xff hi"' "$F" meta --json "$p"
+    expect_json 'j["metadata"]["meta"]["nested"] == {"a": [1, {"b": 2.5}], "deep": [[1, 2], [3]]} and j["metadata"]["epoch"] == 7' "$F" meta --json "$p"
+    expect_json 'j["value"] == {"b": 2.5}' "$F" meta --json "$p" meta.nested.a.1
+    expect_out '^meta\.nested\.a\[1\]\.b = 2\.5$' "$F" meta "$p"
+    expect_out '^meta\.nested\.deep\[0\] = \[1, 2\]$' "$F" meta "$p"
+    expect_out '^meta\.blob = <6 bytes: 00 01 ff 20 68 69>$' "$F" meta "$p"
+    expect_out '^2\.5$' "$F" meta "$p" meta.nested.a.1.b
+    expect_out '^meta\.nested\.a\[0\] = 1$' "$F" meta "$p" meta.nested
+    expect_rc 2 "$F" meta "$p" meta.nested.a.9
+else
+    t_skip "pytorch reader or python3-torch not available: nested metadata not tested"
+fi
+
 # ---- every corpus file the formats claim -------------------------------------------------
 if [ -d "$SHARED/corpus" ]; then
     for f in "$SHARED"/corpus/gguf/*/models/*.gguf "$SHARED"/corpus/generated/gguf/*.gguf \
