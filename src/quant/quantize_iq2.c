@@ -1,8 +1,8 @@
 /*
  * quantize_iq2.c -- the lattice search tables of the grid i-quants, and the row quantizers of
- * the 8-dimensional types IQ2_XXS and IQ2_XS (ggml-quants.c: iq2xs_init_impl,
- * iq3xs_init_impl, quantize_row_iq2_xxs_impl, quantize_row_iq2_xs_impl; FORMATS.md A2.3
- * "Grid-based IQ types").
+ * the 8-dimensional types IQ2_XXS, IQ2_XS and IQ2_S (ggml-quants.c: iq2xs_init_impl,
+ * iq3xs_init_impl, quantize_row_iq2_{xxs,xs,s}_impl; FORMATS.md A2.3 "Grid-based IQ
+ * types").
  *
  * The search tables
  * -----------------
@@ -85,6 +85,7 @@ int ferry__lattice_grid_size(int id)
     switch (id) {
     case 16: return 256;   /* IQ2_XXS */
     case 17: return 512;   /* IQ2_XS */
+    case 22: return 1024;  /* IQ2_S */
     case 18: return 256;   /* IQ3_XXS */
     case 21: return 512;   /* IQ3_S */
     default: return 0;
@@ -93,7 +94,8 @@ int ferry__lattice_grid_size(int id)
 
 /*
  * Builds the map and neighbour lists of the lattice of GGML type `id` (iq2xs_init_impl /
- * iq3xs_init_impl: IQ2 sets with levels 0..2 in 8 dimensions, nwant 2; IQ3 sets with levels
+ * iq3xs_init_impl: IQ2 sets with levels 0..2 in 8 dimensions, nwant 2 (1 for IQ2_S's 1024
+ * points); IQ3 sets with levels
  * 0..7 in 4 dimensions, nwant 2 for 256 points and 3 for 512). Returns NULL when out of
  * memory or when the type has no lattice.
  */
@@ -112,13 +114,14 @@ ferry__lattice *ferry__lattice_new(int id)
     lt->dim       = iq3 ? 4 : 8;
     lt->lbits     = iq3 ? 3 : 2;
     lt->kmap_size = iq3 ? 4096 : 43692; /* 1 + largest packed index of reachable levels */
-    lt->nwant     = id == 21 ? 3 : 2;
+    lt->nwant     = id == 21 ? 3 : id == 22 ? 1 : 2;
     lt->kgrid     = ferry__malloc(ctx, (size_t)grid_size * sizeof(uint16_t));
     lt->map       = ferry__malloc(ctx, (size_t)lt->kmap_size * sizeof(int32_t));
     if (!lt->kgrid || !lt->map) goto fail;
     for (int g = 0; g < grid_size; g++)
         lt->kgrid[g] = id == 16 ? ferry__iq2xxs_kgrid[g]
                      : id == 17 ? ferry__iq2xs_kgrid[g]
+                     : id == 22 ? ferry__iq2s_kgrid[g]
                      : id == 18 ? iq3_pack(ferry__iq3xxs_grid[g], true)
                                 : iq3_pack(ferry__iq3s_grid[g], false);
     for (int i = 0; i < lt->kmap_size; i++) lt->map[i] = -1;
@@ -309,7 +312,8 @@ static void iq2_xxs_row(const float *x, uint8_t *y, int64_t n, const float *qw, 
                 for (int k = 0; k < 4; k++) {
                     unsigned u = levels8(xval + 8 * k, id, Laux + 8 * k);
                     if (st->map[u] < 0)
-                        ferry__lattice_best(st, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+                        ferry__lattice_best(st, u, xval + 8 * k, waux + 8 * k, this_scale,
+                                            Laux + 8 * k);
                 }
                 float sumqx, sumq2;
                 lattice_sums(weight, xval, Laux, 32, &sumqx, &sumq2);
@@ -325,9 +329,12 @@ static void iq2_xxs_row(const float *x, uint8_t *y, int64_t n, const float *qw, 
                     int8_t   Lk[8];
                     unsigned u = levels8(xval + 8 * k, id, Lk);
                     int g = st->map[u];
-                    if (g < 0) g = ferry__lattice_best(st, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+                    if (g < 0)
+                        g = ferry__lattice_best(st, u, xval + 8 * k, waux + 8 * k, scale,
+                                                L + 8 * k);
                     for (int i = 0; i < 8; i++)
-                        L[8 * k + i] = (int8_t)((ferry__lattice_coord(st, st->kgrid[g], i) - 1) / 2);
+                        L[8 * k + i] =
+                            (int8_t)((ferry__lattice_coord(st, st->kgrid[g], i) - 1) / 2);
                 }
                 float sumqx, sumq2;
                 lattice_sums(weight, xval, L, 32, &sumqx, &sumq2);
@@ -408,7 +415,8 @@ static void iq2_xs_row(const float *x, uint8_t *y, int64_t n, const float *qw, c
                     unsigned u = levels8(xval + 8 * k, id, Laux + 8 * k);
                     on_grid_aux[k] = st->map[u] >= 0;
                     if (!on_grid_aux[k])
-                        ferry__lattice_best(st, u, xval + 8 * k, waux + 8 * k, this_scale, Laux + 8 * k);
+                        ferry__lattice_best(st, u, xval + 8 * k, waux + 8 * k, this_scale,
+                                            Laux + 8 * k);
                 }
                 float sumqx, sumq2;
                 lattice_sums(weight, xval, Laux, 16, &sumqx, &sumq2);
@@ -464,6 +472,126 @@ static void iq2_xs_row(const float *x, uint8_t *y, int64_t n, const float *qw, c
 }
 
 /* ============================================================================================
+ * IQ2_S: d | qs[64] (32 low bytes of 10-bit grid indices, then 32 sign bytes) | qh[8] (high
+ * index bits, 2 per group) | scales[8] (two 4-bit codes)
+ * ========================================================================================== */
+
+/*
+ * quantize_row_iq2_s_impl. Differences from IQ2_XS: sigma2 is twice the mean square, the
+ * weights without imatrix are sigma2 / 4 + x^2, all 8 signs are stored (no parity trick),
+ * the empty-block threshold is 1e-8, and the super-scale fudge factor is 0.9875.
+ */
+static void iq2_s_row(const float *x, uint8_t *y, int64_t n, const float *qw, const void *state)
+{
+    const ferry__lattice *st = state;
+    float   scales[16], weight[16], xval[16], waux[16];
+    int8_t  L[16], Laux[16];
+    bool    on_grid[2], on_grid_aux[2];
+    uint8_t block_signs[2];
+    for (int64_t ibl = 0; ibl < n / 256; ibl++, y += 82) {
+        const float *xbl = x + 256 * ibl;
+        memset(y, 0, 82);
+        uint8_t *qs  = y + 2;
+        uint8_t *qh  = y + 66;
+        uint8_t *ysc = y + 74;
+        float max_scale = 0;
+        float sumx2     = 0;
+        for (int i = 0; i < 256; i++) sumx2 += xbl[i] * xbl[i];
+        float sigma2 = 2 * sumx2 / 256;
+        for (int ib = 0; ib < 16; ib++) {
+            const float *xb = xbl + 16 * ib;
+            if (qw) {
+                const float *qb = qw + 256 * ibl + 16 * ib;
+                for (int i = 0; i < 16; i++) weight[i] = qb[i] * sqrtf(sigma2 + xb[i] * xb[i]);
+            } else {
+                for (int i = 0; i < 16; i++) weight[i] = 0.25f * sigma2 + xb[i] * xb[i];
+            }
+            for (int i = 0; i < 16; i++) waux[i] = sqrtf(weight[i]);
+            for (int k = 0; k < 2; k++) {
+                uint8_t s = 0;
+                for (int i = 0; i < 8; i++) {
+                    if (xb[8 * k + i] >= 0) {
+                        xval[8 * k + i] = xb[8 * k + i];
+                    } else {
+                        xval[8 * k + i] = -xb[8 * k + i];
+                        s |= (uint8_t)(1u << i);
+                    }
+                }
+                block_signs[k] = s;
+            }
+            float max = xval[0];
+            for (int i = 1; i < 16; i++) max = max > xval[i] ? max : xval[i];
+            memset(L, 0, 16);
+            if (max < 1e-8f) { /* ggml GROUP_MAX_EPS_IQ2_S */
+                scales[ib] = 0;
+                continue;
+            }
+            float best  = 0;
+            float scale = max / 5;
+            on_grid[0] = on_grid[1] = true;
+            for (int is = -9; is <= 9; is++) {
+                float id         = (5 + (float)is * 0.1f) / max;
+                float this_scale = 1 / id;
+                for (int k = 0; k < 2; k++) {
+                    unsigned u = levels8(xval + 8 * k, id, Laux + 8 * k);
+                    on_grid_aux[k] = st->map[u] >= 0;
+                    if (!on_grid_aux[k])
+                        ferry__lattice_best(st, u, xval + 8 * k, waux + 8 * k, this_scale,
+                                            Laux + 8 * k);
+                }
+                float sumqx, sumq2;
+                lattice_sums(weight, xval, Laux, 16, &sumqx, &sumq2);
+                if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+                    scale = sumqx / sumq2;
+                    best  = scale * sumqx;
+                    memcpy(L, Laux, 16);
+                    on_grid[0] = on_grid_aux[0];
+                    on_grid[1] = on_grid_aux[1];
+                }
+            }
+            if ((!on_grid[0] || !on_grid[1]) && scale > 0) {
+                float id = 1 / scale;
+                for (int k = 0; k < 2; k++) {
+                    if (on_grid[k]) continue;
+                    unsigned u = levels8(xval + 8 * k, id, L + 8 * k);
+                    if (st->map[u] < 0)
+                        ferry__lattice_best(st, u, xval + 8 * k, waux + 8 * k, scale, L + 8 * k);
+                }
+                float sumqx, sumq2;
+                lattice_sums(weight, xval, L, 16, &sumqx, &sumq2);
+                if (sumq2 > 0) scale = sumqx / sumq2;
+            }
+            if (scale < 0) {
+                scale = -scale;
+                for (int k = 0; k < 2; k++) block_signs[k] = (uint8_t)~block_signs[k];
+            }
+            for (int k = 0; k < 2; k++) {
+                int g = st->map[pack8(L + 8 * k)];
+                if (FERRY_NEVER(g < 0)) g = 0;
+                const int i8 = 2 * ib + k;
+                qs[i8] = (uint8_t)(g & 255);
+                qh[i8 / 4] |= (uint8_t)((g >> 8) << (2 * (i8 % 4)));
+                qs[32 + i8] = block_signs[k];
+            }
+            scales[ib] = scale;
+            max_scale  = max_scale > scale ? max_scale : scale;
+        }
+        if (max_scale == 0.f) continue;
+        float d = max_scale / 31;
+        ferry__put_f16(y, d * 0.9875f);
+        float id = 1 / d;
+        for (int ib = 0; ib < 16; ib++) {
+            int l = ferry__nearest_int(0.5f * (id * scales[ib] - 1));
+            l     = l < 0 ? 0 : l > 15 ? 15 : l;
+            if (ib % 2 == 0)
+                ysc[ib / 2] = (uint8_t)l;
+            else
+                ysc[ib / 2] |= (uint8_t)(l << 4);
+        }
+    }
+}
+
+/* ============================================================================================
  * Dispatch
  * ========================================================================================== */
 
@@ -472,6 +600,7 @@ ferry__qrow_fn ferry__qrow_iq2(int id)
     switch (id) {
     case 16: return iq2_xxs_row;
     case 17: return iq2_xs_row;
+    case 22: return iq2_s_row;
     default: return NULL;
     }
 }

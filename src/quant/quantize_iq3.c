@@ -135,9 +135,11 @@ static void iq3_xxs_row(const float *x, uint8_t *y, int64_t n, const float *qw, 
                     unsigned u = levels4(xval + 4 * k, id, NULL);
                     int      g = lt->map[u];
                     if (g < 0)
-                        g = ferry__lattice_best(lt, u, xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
+                        g = ferry__lattice_best(lt, u, xval + 4 * k, waux + 4 * k, scale,
+                                                L + 4 * k);
                     for (int i = 0; i < 4; i++)
-                        L[4 * k + i] = (int8_t)((ferry__lattice_coord(lt, lt->kgrid[g], i) - 1) / 2);
+                        L[4 * k + i] =
+                            (int8_t)((ferry__lattice_coord(lt, lt->kgrid[g], i) - 1) / 2);
                 }
                 float sumqx, sumq2;
                 sums(weight, xval, L, &sumqx, &sumq2);
@@ -266,9 +268,11 @@ static void iq3_s_row(const float *x, uint8_t *y, int64_t n, const float *qw, co
                     unsigned u = levels4(xval + 4 * k, id, NULL);
                     int      g = lt->map[u];
                     if (g < 0)
-                        g = ferry__lattice_best(lt, u, xval + 4 * k, waux + 4 * k, scale, L + 4 * k);
+                        g = ferry__lattice_best(lt, u, xval + 4 * k, waux + 4 * k, scale,
+                                                L + 4 * k);
                     for (int i = 0; i < 4; i++)
-                        L[4 * k + i] = (int8_t)((ferry__lattice_coord(lt, lt->kgrid[g], i) - 1) / 2);
+                        L[4 * k + i] =
+                            (int8_t)((ferry__lattice_coord(lt, lt->kgrid[g], i) - 1) / 2);
                 }
                 float sumqx, sumq2;
                 sums(weight, xval, L, &sumqx, &sumq2);

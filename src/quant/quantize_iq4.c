@@ -125,7 +125,8 @@ static void iq4_superblock(int sbs, const float *x, const float *qw, uint8_t *dh
             l = l < -32 ? -32 : l > 31 ? 31 : l;
             float dl  = d * (float)l;
             float idl = dl != 0.f ? 1 / dl : 0.f;
-            for (int j = 0; j < 32; j++) L[32 * ib + j] = (uint8_t)best_level(T, idl * x[32 * ib + j]);
+            for (int j = 0; j < 32; j++)
+                L[32 * ib + j] = (uint8_t)best_level(T, idl * x[32 * ib + j]);
             l += 32;
             if (ib % 2 == 0)
                 scales_l[ib / 2] = (uint8_t)(l & 0xF);

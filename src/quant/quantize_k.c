@@ -411,7 +411,8 @@ static void q6_k_row(const float *x, uint8_t *y, int64_t n, const float *qw, con
                 const int q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
                 ql[l]      = (uint8_t)((q1 & 0xF) | ((q3 & 0xF) << 4));
                 ql[l + 32] = (uint8_t)((q2 & 0xF) | ((q4 & 0xF) << 4));
-                qh[l] = (uint8_t)((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+                qh[l]      = (uint8_t)((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) |
+                                       ((q4 >> 4) << 6));
             }
         }
     }
@@ -483,13 +484,15 @@ static void tq1_0_row(const float *x, uint8_t *y, int64_t n, const float *qw, co
         ferry__put_f16(y + 52, d);
         for (int m = 0; m < 32; m++) {
             unsigned q = 0;
-            for (int k = 0; k < 5; k++) q = (uint8_t)(q * 3 + (unsigned)trit_of(x[m + 32 * k] * id));
+            for (int k = 0; k < 5; k++)
+                q = (uint8_t)(q * 3 + (unsigned)trit_of(x[m + 32 * k] * id));
             y[m] = (uint8_t)((q * 256 + 242) / 243);
         }
         x += 160;
         for (int m = 0; m < 16; m++) {
             unsigned q = 0;
-            for (int k = 0; k < 5; k++) q = (uint8_t)(q * 3 + (unsigned)trit_of(x[m + 16 * k] * id));
+            for (int k = 0; k < 5; k++)
+                q = (uint8_t)(q * 3 + (unsigned)trit_of(x[m + 16 * k] * id));
             y[32 + m] = (uint8_t)((q * 256 + 242) / 243);
         }
         x += 80;
@@ -514,7 +517,8 @@ static void tq2_0_row(const float *x, uint8_t *y, int64_t n, const float *qw, co
         for (int j = 0; j < 64; j += 32, x += 128) {
             for (int m = 0; m < 32; m++) {
                 unsigned q = 0;
-                for (int k = 0; k < 4; k++) q += (unsigned)(trit_of(x[m + 32 * k] * id) & 3) << (2 * k);
+                for (int k = 0; k < 4; k++)
+                    q += (unsigned)(trit_of(x[m + 32 * k] * id) & 3) << (2 * k);
                 y[j + m] = (uint8_t)q;
             }
         }
