@@ -5,7 +5,7 @@
 #   scripts/deps.sh build    build dependencies only
 set -eu
 BUILD_PKGS="gcc make cmake pkg-config zlib1g-dev"
-TEST_PKGS="python3 python3-numpy time bc python3-onnx python3-h5py"
+TEST_PKGS="python3 python3-numpy time bc python3-torch python3-onnx python3-h5py"
 pkgs="$BUILD_PKGS"
 [ "${1:-all}" = build ] || pkgs="$pkgs $TEST_PKGS"
 

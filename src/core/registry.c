@@ -7,6 +7,7 @@ extern const ferry_format_ops ferry__format_safetensors;
 extern const ferry_format_ops ferry__format_gguf;
 extern const ferry_format_ops ferry__format_npy;
 extern const ferry_format_ops ferry__format_npz;
+extern const ferry_format_ops ferry__format_pytorch;
 extern const ferry_format_ops ferry__format_onnx;
 extern const ferry_format_ops ferry__format_hdf5;
 
@@ -15,6 +16,7 @@ const ferry_format_ops *const ferry__formats[] = {
     &ferry__format_gguf,
     &ferry__format_npy,
     &ferry__format_npz,
+    &ferry__format_pytorch,
     &ferry__format_onnx,
     &ferry__format_hdf5,
 };
