@@ -423,6 +423,29 @@ out:
     free(mb.p);
 }
 
+TEST(detect_long_doc_string)
+{
+    // doc_string (field 6) precedes the graph: 10 KiB of it pushes field 7 past the probe.
+    buf m = {0};
+    fint(&m, 1, 8);
+    char *doc = malloc(10240);
+    memset(doc, 'd', 10240);
+    fbytes(&m, 6, doc, 10240);
+    free(doc);
+    buf g = {0};
+    int64_t d[1] = {1};
+    buf t = tensor("w", 1, 1, d);
+    float one = 1;
+    fbytes(&t, 9, &one, 4);
+    fmsg(&g, 5, &t);
+    fmsg(&m, 7, &g);
+    const char *path = write_file("longdoc.bin", m.p, m.n);
+    const char *fmt = NULL;
+    CHECK(ferry_detect(ctx, path, &fmt) == 0);
+    CHECK_EQ_STR(fmt, "onnx");
+    free(m.p);
+}
+
 TEST(tensor_file)
 {
     int64_t d[2] = {2, 2};
@@ -978,6 +1001,7 @@ int main(void)
 {
     ctx = ferry_ctx_new(NULL);
     RUN(full_model);
+    RUN(detect_long_doc_string);
     RUN(tensor_file);
     RUN(external_data);
     RUN(corruption_matrix);

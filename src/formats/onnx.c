@@ -10,7 +10,9 @@
  *
  * Detection
  * ---------
- * bid() decodes the top-level fields of the first 4 KiB (Netron's signature technique).
+ * bid() decodes the top-level fields of the first 4 KiB (Netron's signature technique), and
+ * when the graph field lies beyond them (a long doc_string comes first) the whole top level
+ * by bounded reads of one tag and length per field (at most 256 fields).
  * ModelProto: field 7 (graph) is LEN and every field seen has the wire type of the schema
  * ({1:0, 2:2, 3:2, 4:2, 5:0, 6:2, 7:2, 8:2, 14:2, 20:2, 25:2, 26:2}); or the fast path
  * "08 <0..0x0A> 12 <len < 64> <printable producer>". TensorProto (test data): field 2
@@ -1642,6 +1644,46 @@ static bool fast_path(const uint8_t *h, size_t n)
     return true;
 }
 
+/* The top-level signature of the whole file by bounded reads: one read of at most 21 bytes
+ * (a tag and a length) per field, at most 256 fields, so that a ModelProto whose first 4 KiB
+ * hold only a long doc_string (field 6 precedes the graph) is still recognised. */
+static bool far_signature(ferry_source *src, uint64_t size, uint8_t *w, uint32_t *maxf)
+{
+    for (uint32_t i = 0; i < SIG_FIELDS; i++) w[i] = 0xFF;
+    *maxf = 0;
+    uint64_t pos = 0;
+    for (int n = 0; pos < size; n++) {
+        uint8_t b[21];
+        size_t k = size - pos < sizeof b ? (size_t)(size - pos) : sizeof b;
+        if (n >= 256 || ferry_source_read(src, pos, b, k) != 0) return false;
+        uint64_t tag, v;
+        int a = ferry__pb_varint(b, k, &tag);
+        if (a <= 0) return false;
+        uint64_t number = tag >> 3;
+        unsigned wire = (unsigned)(tag & 7);
+        if (number == 0 || number >= SIG_FIELDS) return false;
+        int c = 0;
+        uint64_t skip = 0;
+        switch (wire) {
+        case FERRY__PB_VARINT: c = ferry__pb_varint(b + a, k - (size_t)a, &v); break;
+        case FERRY__PB_I64: c = 8; break;
+        case FERRY__PB_I32: c = 4; break;
+        case FERRY__PB_LEN:
+            c    = ferry__pb_varint(b + a, k - (size_t)a, &v);
+            skip = v;
+            break;
+        default: return false;
+        }
+        if (c <= 0) return false;
+        uint64_t next = pos + (uint64_t)a + (uint64_t)c;
+        if (next > size || skip > size - next) return false;
+        pos = next + skip;
+        w[number] = (uint8_t)wire;
+        if (number > *maxf) *maxf = (uint32_t)number;
+    }
+    return true;
+}
+
 static int onnx_bid(const ferry__probe *p)
 {
     if (p->is_dir || p->head_len == 0 || excluded_name(p->name)) return 0;
@@ -1650,6 +1692,10 @@ static int onnx_bid(const ferry__probe *p)
     bool whole = p->head_len == p->size;
     bool ok = ferry__pb_signature(p->head, p->head_len, whole, w, SIG_FIELDS, &maxf);
     if (ok && model_signature(w, maxf)) return 40;
+    // Field 7 lies beyond the head: walk the top level of the whole file.
+    if (ok && !whole && w[7] == 0xFF && p->src && far_signature(p->src, p->size, w, &maxf) &&
+        model_signature(w, maxf))
+        return 40;
     if (fast_path(p->head, p->head_len)) return 24;
     if (ok && tensor_signature(w, maxf)) return 20;
     return 0;
