@@ -282,6 +282,13 @@ TEST(containers)
     r = PK(").");
     CHECK(r.rc == 0 && r.root->kind == FERRY__PK_TUPLE && r.root->v.c.n == 0);
     done(&r);
+    /* items since a mark on a machine that never pushed anything (fuzzer regression) */
+    r = PK("(t.");
+    CHECK(r.rc == 0 && r.root->kind == FERRY__PK_TUPLE && r.root->v.c.n == 0);
+    done(&r);
+    r = PK("(imod\nCls\n.");
+    CHECK(r.rc == 0 && r.root->kind == FERRY__PK_CALL && r.root->v.call.args->v.c.n == 0);
+    done(&r);
     r = PK("]K\x01" "aK\x02" "a(K\x03K\x04" "e.");
     CHECK(r.rc == 0 && r.root->kind == FERRY__PK_LIST && r.root->v.c.n == 4 &&
           r.root->v.c.items[3]->v.i == 4);

@@ -342,6 +342,11 @@ TEST(nested_checkpoint)
     op(&b, 'l');
     str(&b, "name");
     str(&b, "run");
+    str(&b, "state_dict.layer"); /* a dict key that collides with a nested path */
+    op(&b, '}');
+    str(&b, "weight");
+    tensor(&b, "FloatStorage", "0", 6, 0, 1, (int64_t[]){6}, (int64_t[]){1}, NULL);
+    op(&b, 's');
     op(&b, 'u');
     op(&b, '.');
     rec r[2] = {{"archive/data/0", f6, sizeof f6}, {"archive/code/__torch__/m.py", "x", 1}};
@@ -350,6 +355,7 @@ TEST(nested_checkpoint)
     if (o.rc == 0) {
         CHECK(ferry_model_find_tensor(o.m, "state_dict.layer.weight") == 0);
         CHECK(ferry_model_find_tensor(o.m, "lrs.1") == 1);
+        CHECK(ferry_model_find_tensor(o.m, "state_dict.layer.weight#2") == 2);
         const ferry_meta *md = ferry_model_metadata(o.m);
         CHECK(ferry_meta_int(ferry_meta_get(md, "epoch")) == 12);
         CHECK(strcmp(ferry_meta_string(ferry_meta_get(md, "name"), NULL), "run") == 0);

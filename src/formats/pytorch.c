@@ -1047,6 +1047,28 @@ static int open_legacy(pt_open *o)
     return walk(o, v[3]);
 }
 
+/* Paths can collide ({"a.b": x, "a": {"b": y}}): later tensors with a name already taken
+ * get "#<index>" appended, with a warning, so that every name is unique. */
+static int unique_names(ferry_model *m)
+{
+    for (int64_t i = 0; i < m->n_tensors; i++) {
+        int64_t j = ferry_model_find_tensor(m, m->tensors[i].name);
+        if (j == i || j < 0) continue;
+        char suffix[32];
+        int k = snprintf(suffix, sizeof suffix, "#%lld", (long long)i);
+        size_t n = strlen(m->tensors[i].name);
+        char *nn = ferry__arena_alloc(&m->arena, n + (size_t)k + 1);
+        if (!nn) return m->ctx->err_code;
+        memcpy(nn, m->tensors[i].name, n);
+        memcpy(nn + n, suffix, (size_t)k + 1);
+        ferry__log(m->ctx, 1, "tensor name \"%s\" is used twice; the later one is \"%s\"",
+                   m->tensors[i].name, nn);
+        m->tensors[i].name = nn;
+        m->hash_cap = 0; /* the name index is rebuilt on the next lookup */
+    }
+    return FERRY_OK;
+}
+
 static void pt_priv_free(ferry_model *m) { (void)m; }
 
 static int pt_open_model(ferry_model *m, ferry_source *src)
@@ -1065,6 +1087,7 @@ static int pt_open_model(ferry_model *m, ferry_source *src)
         if (rc == FERRY_OK) {
             if (head[0] == 0x80) rc = open_legacy(&o);
             else rc = open_zip(&o);
+            if (rc == FERRY_OK) rc = unique_names(m);
         }
     }
     ferry__pickle_free(o.pk);

@@ -1331,7 +1331,7 @@ static int collect(ferry__pickle *p, size_t k, int kind)
             FERRY_TRY(kind == FERRY__PK_DICT ? dict_set(p, c, p->stack[i], p->stack[i + 1])
                                              : set_add(p, c, p->stack[i]));
     } else {
-        c = mk_seq(p, kind, p->stack + k, n);
+        c = mk_seq(p, kind, n ? p->stack + k : NULL, n);
         if (!c) return p->ctx->err_code;
     }
     p->sp = k;
@@ -1549,7 +1549,8 @@ static int step(ferry__pickle *p, ferry__pk_node **result, bool *stop)
         FERRY_TRY(name_copy(p, s, n, &name));
         if (p->op == OP_GLOBAL) return do_global(p, FERRY__PK_R_GLOBAL, mod, name);
         FERRY_TRY(pop_mark(p, &k));
-        ferry__pk_node *args = mk_seq(p, FERRY__PK_TUPLE, p->stack + k, p->sp - k);
+        ferry__pk_node *args = mk_seq(p, FERRY__PK_TUPLE, p->sp > k ? p->stack + k : NULL,
+                                      p->sp - k);
         ferry__pk_node *cls = mk_global(p, mod, name);
         if (!args || !cls) return p->ctx->err_code;
         p->sp = k;
