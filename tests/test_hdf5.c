@@ -192,6 +192,9 @@ static const struct {
     {"overflow_dims.h5", FERRY_E_CORRUPT, "stores 12345"},
     {"bad_ohdr_checksum.h5", FERRY_E_CORRUPT, "checksum mismatch"},
     {"bad_superblock_checksum.h5", FERRY_E_CORRUPT, "superblock checksum"},
+    {"dense_bad_frhp.h5", FERRY_E_CORRUPT, "fractal heap header"},
+    {"dense_bad_bthd.h5", FERRY_E_CORRUPT, "v2 B-tree header"},
+    {"dense_bad_fhdb.h5", FERRY_E_CORRUPT, "FHDB signature"},
 };
 
 TEST(corruption_matrix)
@@ -234,6 +237,28 @@ TEST(every_truncation)
     }
 }
 
+TEST(dense_storage)
+{
+    ferry_ctx *ctx = ferry_ctx_new(NULL);
+    ferry_model *m = NULL;
+    CHECK_EQ_INT(ferry_open(ctx, seed("dense.h5"), "hdf5", &m), 0);
+    if (m) {
+        CHECK_EQ_INT(ferry_model_tensor_count(m), 20);
+        /* Listed in name order whatever the hash order of the name index. */
+        ferry_tensor_info ti = {.struct_size = sizeof ti};
+        ferry_model_tensor_info(m, 19, &ti);
+        CHECK_EQ_STR(ti.name, "x19");
+        int16_t v[20];
+        CHECK_EQ_INT(ferry_tensor_read(m, 19, 0, v, sizeof v), 0);
+        CHECK(v[19] == 19);
+        const ferry_meta *a = ferry_meta_get(ferry_model_metadata(m), "a11");
+        CHECK(a && ferry_meta_int(a) == 11);
+    }
+    ferry_model_close(m);
+    CHECK(ctx->allocated == 0);
+    ferry_ctx_free(ctx);
+}
+
 TEST(detection)
 {
     ferry_ctx *ctx = ferry_ctx_new(NULL);
@@ -254,6 +279,7 @@ int main(void)
     RUN(bad_deflate_fails_on_read);
     RUN(corruption_matrix);
     RUN(every_truncation);
+    RUN(dense_storage);
     RUN(detection);
     return t_finish("hdf5");
 }

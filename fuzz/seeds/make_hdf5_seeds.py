@@ -75,3 +75,21 @@ write("bad_superblock_checksum.h5", patch(late, 20, bytes([late[20] ^ 1])))
 with h5py.File(os.path.join(OUT, "earliest.h5"), "r") as f:
     off = f["gz"].id.get_chunk_info(0).byte_offset
 write("bad_deflate.h5", patch(early, off, b"\xff\xff\xff\xff"))
+
+# Dense storage (latest format, more than 8 links / attributes): fractal heap + v2 B-tree.
+p = os.path.join(OUT, "dense.h5")
+with h5py.File(p, "w", libver="latest") as f:
+    for i in range(20):
+        f.create_dataset(f"x{i:02d}", data=np.arange(i + 1, dtype="<i2"))
+    for i in range(12):
+        f.attrs[f"a{i:02d}"] = np.int32(i)
+dense = open(p, "rb").read()
+write("dense_bad_frhp.h5", patch(dense, dense.find(b"FRHP"), b"FRXP"))
+o = dense.find(b"BTHD") + 7
+write("dense_bad_bthd.h5", patch(dense, o, bytes([dense[o] ^ 0xFF])))
+write("dense_bad_fhdb.h5", patch(dense, dense.find(b"FHDB"), b"FHXB"))
+
+# h5py's LZF filter (32000) after shuffle.
+with h5py.File(os.path.join(OUT, "lzf.h5"), "w") as f:
+    f.create_dataset("a", data=np.arange(500, dtype="<i4") % 37, chunks=(100,),
+                     compression="lzf", shuffle=True)

@@ -5,8 +5,9 @@
  * 1024, ... for user blocks; every address is relative to the superblock's position, which
  * is what libhdf5 does when a user block is present), III.A.1 v1 B-trees (group nodes, type
  * 0, and raw-data chunk nodes, type 1), III.C symbol table nodes, III.D local heaps, III.E
- * global heaps (variable-length strings), III.G/H fixed arrays (v4 chunk index), IV.A.1
- * object headers v1 and v2 (continuation blocks; v2 Jenkins lookup3 checksums verified),
+ * global heaps (variable-length strings), III.G fractal heaps, III.A.2 v2 B-trees, fixed
+ * arrays (v4 chunk index), IV.A.1 object headers v1 and v2 (continuation blocks; v2
+ * Jenkins lookup3 checksums verified),
  * IV.A.2 messages: dataspace 0x01, link info 0x02, datatype 0x03, fill value 0x04/0x05,
  * link 0x06, external storage 0x07, layout 0x08 (v3, v4), filter pipeline 0x0B, attribute
  * 0x0C, continuation 0x10, symbol table 0x11, attribute info 0x15. FORMATS.md §8,
@@ -25,9 +26,16 @@
  *     link alias or a cycle) is visited once and the second path is noted. B-tree walks use
  *     explicit stacks too; a child must sit exactly one level below its parent (so no
  *     B-tree cycle is possible) and the number of nodes visited is capped by the file size.
- *   - Unsupported but valid features (dense link storage, extensible-array and v2 B-tree
- *     chunk indexes, filters other than deflate/shuffle/fletcher32, shared datatypes) fail
- *     with FERRY_E_UNSUPPORTED naming the feature and the object path.
+ *   - Dense storage (groups with many links, objects with many attributes, in the latest
+ *     format): the name index v2 B-tree (III.A.2, records of type 5 and 8) is walked and
+ *     every heap ID resolved in the fractal heap (III.G) by descending its doubling table
+ *     (root indirect block -> child indirect blocks -> direct block); header, index and
+ *     B-tree node checksums are verified; the widths of a v2 B-tree's child record counts
+ *     are derived from its node size as libhdf5 does. Links are sorted by name afterwards.
+ *   - Unsupported but valid features (filtered fractal heaps, huge heap objects,
+ *     extensible-array and v2 B-tree chunk indexes, filters other than deflate / shuffle /
+ *     fletcher32 / LZF (h5py's 32000), shared datatypes, layout messages older than version 3) fail with
+ *     FERRY_E_UNSUPPORTED naming the feature and the object path.
  *   - Chunked data is produced by filling the requested element range with the fill value
  *     and overlaying every chunk that intersects it, decoded one at a time (the last decoded
  *     chunk is cached), so memory is bounded by one chunk plus its stored bytes.
@@ -571,10 +579,13 @@ static int parse_space(ferry__h5 *h, const uint8_t *p, size_t n, const char *pat
     return FERRY_OK;
 }
 
-static void set_native(ferry__h5_type *t, const char *s) { snprintf(t->native, sizeof t->native, "%s", s); }
+static void set_native(ferry__h5_type *t, const char *s)
+{
+    snprintf(t->native, sizeof t->native, "%s", s);
+}
 
-/* Reads the fixed 8-byte datatype header and (for fixed/float) the properties. Returns the
- * number of bytes consumed through *used, or 0 via c->bad. */
+/* Reads the fixed 8-byte datatype header and, for fixed-point and floating-point classes,
+ * their properties; a short buffer sets c->bad. */
 static void parse_num_type(cur *c, ferry__h5_type *t)
 {
     uint8_t b0 = c_u8(c), b1 = c_u8(c);
@@ -1207,13 +1218,15 @@ static int build_chunks(ferry__h5 *h, const ferry__h5_dataset *d, const char *pa
                 rc = bad_field(h, path, "implicit chunk index");
                 break;
             }
+            /* The address is checked first: it grows with i, so the loop ends within the
+             * file's size even when huge maximum dims make most chunks lie outside. */
+            rc = h5_abs(h, rel, cb, "chunk", path, &ch.addr);
+            if (rc < 0) break;
             grid_offsets(d, grid, i, zero);
             bool inside = true;
             for (int32_t k = 0; k < d->ndim; k++)
                 if (zero[k] >= d->dims[k]) inside = false;
-            if (!inside) continue;
-            rc = h5_abs(h, rel, cb, "chunk", path, &ch.addr);
-            if (rc == 0) rc = chunks_add(h, cs, &ch, zero, maxc, path);
+            if (inside) rc = chunks_add(h, cs, &ch, zero, maxc, path);
         }
     } else if (d->index == FERRY__H5_IDX_FARRAY) {
         rc = farray_chunks(h, d, path, cs, grid, maxc);
@@ -1262,6 +1275,42 @@ static int inflate_buf(ferry__h5 *h, const char *path, const uint8_t *in, uint64
     return FERRY_OK;
 }
 
+/* LZF (h5py's filter 32000): raw liblzf blocks. A control byte below 32 starts a literal
+ * run of ctrl + 1 bytes; otherwise it is a back reference of length (ctrl >> 5) + 2 (an
+ * extra length byte when that field is 7) at distance ((ctrl & 31) << 8 | next byte) + 1.
+ * Every read and write is checked against its buffer. */
+static int unlzf(ferry__h5 *h, const char *path, const uint8_t *in, uint64_t n, uint8_t *out,
+                 uint64_t cap, uint64_t *outn)
+{
+    uint64_t i = 0, o = 0;
+    while (i < n) {
+        unsigned ctrl = in[i++];
+        if (ctrl < 32) {
+            uint64_t len = ctrl + 1u;
+            if (len > n - i || len > cap - o) goto bad;
+            memcpy(out + o, in + i, (size_t)len);
+            i += len;
+            o += len;
+            continue;
+        }
+        uint64_t len = ctrl >> 5;
+        if (len == 7) {
+            if (i >= n) goto bad;
+            len += in[i++];
+        }
+        len += 2;
+        if (i >= n) goto bad;
+        uint64_t dist = ((uint64_t)(ctrl & 31) << 8 | in[i++]) + 1;
+        if (dist > o || len > cap - o) goto bad;
+        for (uint64_t k = 0; k < len; k++, o++) out[o] = out[o - dist];
+    }
+    *outn = o;
+    return FERRY_OK;
+bad:
+    return ferry__fail_field(h->ctx, FERRY_E_CORRUPT, h->src, path,
+                             "LZF stream of a chunk is corrupt or larger than the chunk");
+}
+
 /* Decodes chunk k of cs into cs->buf (cbytes bytes). */
 static int decode_chunk(ferry__h5 *h, const ferry__h5_dataset *d, const char *path,
                         ferry__h5_chunks *cs, size_t k)
@@ -1297,6 +1346,13 @@ static int decode_chunk(ferry__h5 *h, const ferry__h5_dataset *d, const char *pa
             a = b;
             b = t;
             n = on;
+        } else if (f->id == 32000) {
+            uint64_t on = 0;
+            rc = unlzf(h, path, a, n, b, cap, &on);
+            uint8_t *t = a;
+            a = b;
+            b = t;
+            n = on;
         } else if (f->id == 2) {
             uint64_t es = f->nvals >= 1 && f->vals[0] ? f->vals[0] : d->type.size;
             uint64_t cnt = n / es;
@@ -1323,7 +1379,7 @@ static int decode_chunk(ferry__h5 *h, const ferry__h5_dataset *d, const char *pa
             char what[96];
             snprintf(what, sizeof what, "filter %u (%s)", f->id,
                      f->id == 4 ? "szip" : f->id == 5 ? "nbit" : f->id == 6 ? "scaleoffset"
-                     : f->id == 32000 ? "lzf" : f->id == 32001 ? "blosc"
+                     : f->id == 32001 ? "blosc"
                      : f->id == 32004 ? "lz4" : f->id == 32008 ? "bitshuffle"
                      : f->id == 32015 ? "zstd" : "unknown");
             rc = unsupported(h, path, what);
@@ -1683,6 +1739,303 @@ static int cmp_links(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
+/* ============================================================================================
+ * Dense storage: fractal heap (III.G) + v2 B-tree (III.A.2) of links and attributes
+ * ========================================================================================== */
+
+#define H5_MAX_FH_DEPTH 16
+#define H5_MAX_BT2_DEPTH 16
+
+typedef struct h5_fheap {
+    uint64_t addr;        /* relative address of the header */
+    uint16_t id_len;
+    uint8_t  flags;
+    uint16_t width;
+    uint64_t start, maxd; /* starting block size, maximum direct block size */
+    uint16_t cur_rows;
+    uint64_t root;
+    unsigned off_size, len_size;
+    unsigned max_drows;   /* rows of direct blocks in an indirect block */
+    unsigned log_start;
+} h5_fheap;
+
+static unsigned log2_floor(uint64_t v)
+{
+    unsigned r = 0;
+    while (v >>= 1) r++;
+    return r;
+}
+
+static bool pow2(uint64_t v) { return v && !(v & (v - 1)); }
+
+static int fheap_open(ferry__h5 *h, uint64_t addr, const char *path, h5_fheap *fh)
+{
+    const unsigned so = h->so, sl = h->sl;
+    uint64_t hl = 4 + 1 + 2 + 2 + 1 + 4 + sl + so + sl + so + 8 * (uint64_t)sl + 2 + sl + sl +
+                  2 + 2 + so + 2 + 4;
+    uint8_t *b;
+    FERRY_TRY(h5_load(h, addr, hl, "fractal heap header", path, &b));
+    cur c = c_make(b, (size_t)hl);
+    bool sig = memcmp(b, "FRHP", 4) == 0;
+    c_take(&c, 5);
+    memset(fh, 0, sizeof *fh);
+    fh->addr   = addr;
+    fh->id_len = c_u16(&c);
+    uint16_t filt = c_u16(&c);
+    fh->flags = c_u8(&c);
+    uint32_t max_man = c_u32(&c);
+    c_take(&c, sl + so + sl + so + 8 * (size_t)sl);
+    fh->width = c_u16(&c);
+    fh->start = c_uint(&c, sl);
+    fh->maxd  = c_uint(&c, sl);
+    uint16_t max_bits = c_u16(&c);
+    c_u16(&c);
+    fh->root     = c_uint(&c, so);
+    fh->cur_rows = c_u16(&c);
+    bool ck = !c.bad && !filt && lookup3(b, c.pos) == ferry__rd32le(b + c.pos);
+    h5_unload(h, b, hl);
+    if (!sig || c.bad)
+        return ferry__fail_field(h->ctx, FERRY_E_CORRUPT, h->src, *path ? path : "/",
+                                 "fractal heap header: bad signature or truncated");
+    if (filt) return unsupported(h, path, "filtered fractal heap (dense storage)");
+    if (!ck)
+        return ferry__fail_field(h->ctx, FERRY_E_CORRUPT, h->src, *path ? path : "/",
+                                 "fractal heap header checksum mismatch");
+    if (!fh->width || !pow2(fh->width) || !pow2(fh->start) || !pow2(fh->maxd) ||
+        fh->maxd < fh->start || max_bits < 8 || max_bits > 64 || fh->id_len < 2 ||
+        fh->id_len > 64 || !max_man || fh->cur_rows > 64)
+        return ferry__fail_field(h->ctx, FERRY_E_CORRUPT, h->src, *path ? path : "/",
+                                 "fractal heap header: inconsistent table parameters");
+    fh->off_size  = (max_bits + 7u) / 8u;
+    unsigned dsz  = (log2_floor(fh->maxd) + 7u) / 8u, msz = log2_floor(max_man) / 8u + 1u;
+    fh->len_size  = dsz < msz ? dsz : msz;
+    fh->log_start = log2_floor(fh->start);
+    fh->max_drows = log2_floor(fh->maxd) - fh->log_start + 2;
+    if (1 + fh->off_size + fh->len_size > fh->id_len)
+        return ferry__fail_field(h->ctx, FERRY_E_CORRUPT, h->src, *path ? path : "/",
+                                 "fractal heap ID of %u bytes is too short", fh->id_len);
+    return FERRY_OK;
+}
+
+/* Block size and offset of row r of a doubling table. */
+static uint64_t row_size(const h5_fheap *fh, unsigned r)
+{
+    return r < 2 ? fh->start : fh->start << (r - 1);
+}
+
+static uint64_t row_start(const h5_fheap *fh, unsigned r)
+{
+    return r == 0 ? 0 : (uint64_t)fh->width * fh->start << (r - 1);
+}
+
+/* Copies the managed object `id` refers to into a ferry__malloc'd buffer. */
+static int fheap_get(ferry__h5 *h, const h5_fheap *fh, const uint8_t *id, const char *path,
+                     uint8_t **out, uint64_t *outlen)
+{
+    *out = NULL;
+    unsigned type = id[0] >> 4 & 3;
+    if ((id[0] >> 6) != 0)
+        return ferry__fail_field(h->ctx, FERRY_E_CORRUPT, h->src, *path ? path : "/",
+                                 "fractal heap ID version %u", id[0] >> 6);
+    if (type == 2) {
+        uint64_t n = (id[0] & 15u) + 1u;
+        if (n > (uint64_t)fh->id_len - 1) return bad_field(h, path, "tiny heap object");
+        *out = ferry__malloc(h->ctx, (size_t)n);
+        if (!*out) return h->ctx->err_code;
+        memcpy(*out, id + 1, (size_t)n);
+        *outlen = n;
+        return FERRY_OK;
+    }
+    if (type != 0) return unsupported(h, path, "huge object in a fractal heap");
+    cur c = c_make(id + 1, fh->id_len - 1u);
+    uint64_t off = c_uint(&c, fh->off_size), len = c_uint(&c, fh->len_size);
+    uint64_t baddr = fh->root, boff = 0, bsize = fh->start;
+    unsigned rows = fh->cur_rows;
+    if (undef_addr(h, baddr)) return bad_field(h, path, "fractal heap without a root block");
+    for (int depth = 0; rows; depth++) {
+        if (depth > H5_MAX_FH_DEPTH) return bad_field(h, path, "fractal heap (too deep)");
+        uint64_t rel = off - boff;
+        if (off < boff) return bad_field(h, path, "fractal heap ID");
+        unsigned r = 0;
+        while (r + 1 < rows && r + 1 < 64 && row_start(fh, r + 1) <= rel) r++;
+        uint64_t col = (rel - row_start(fh, r)) / row_size(fh, r);
+        if (col >= fh->width) return bad_field(h, path, "fractal heap ID (offset)");
+        unsigned ndrows = rows < fh->max_drows ? rows : fh->max_drows;
+        uint64_t idx = r < fh->max_drows ? (uint64_t)r * fh->width + col
+                                         : (uint64_t)ndrows * fh->width +
+                                               (uint64_t)(r - fh->max_drows) * fh->width + col;
+        uint64_t epos = 4 + 1 + h->so + fh->off_size + idx * h->so;
+        uint8_t e[8];
+        uint64_t abs;
+        FERRY_TRY(h5_abs(h, baddr, epos + h->so, "fractal heap indirect block", path, &abs));
+        uint8_t sig[4];
+        FERRY_TRY(ferry_source_read(h->src, abs, sig, 4));
+        if (memcmp(sig, "FHIB", 4) != 0)
+            return ferry__fail_at(h->ctx, FERRY_E_CORRUPT, h->src, abs,
+                                  "fractal heap indirect block without FHIB signature");
+        FERRY_TRY(ferry_source_read(h->src, abs + epos, e, h->so));
+        cur ec = c_make(e, h->so);
+        baddr = c_uint(&ec, h->so);
+        boff += row_start(fh, r) + col * row_size(fh, r);
+        bsize = row_size(fh, r);
+        if (undef_addr(h, baddr)) return bad_field(h, path, "fractal heap ID (no block)");
+        if (r < fh->max_drows) break;
+        rows = log2_floor(bsize) - log2_floor(fh->start * fh->width) + 1;
+    }
+    uint64_t hdr = 4 + 1 + h->so + fh->off_size + ((fh->flags & 2) ? 4 : 0);
+    uint64_t pos = off - boff;
+    if (off < boff || pos < hdr || len > bsize || pos > bsize - len)
+        return ferry__fail_field(h->ctx, FERRY_E_CORRUPT, h->src, *path ? path : "/",
+                                 "fractal heap object (offset %llu, %llu bytes) leaves its "
+                                 "block", (unsigned long long)off, (unsigned long long)len);
+    uint8_t sig[4];
+    uint64_t abs;
+    FERRY_TRY(h5_abs(h, baddr, pos + len, "fractal heap direct block", path, &abs));
+    FERRY_TRY(ferry_source_read(h->src, abs, sig, 4));
+    if (memcmp(sig, "FHDB", 4) != 0)
+        return ferry__fail_at(h->ctx, FERRY_E_CORRUPT, h->src, abs,
+                              "fractal heap direct block without FHDB signature");
+    FERRY_TRY(h5_load(h, baddr + pos, len, "fractal heap object", path, out));
+    *outlen = len;
+    return FERRY_OK;
+}
+
+typedef int (*bt2_fn)(ferry__h5 *h, void *ud, const uint8_t *rec, size_t rlen);
+
+typedef struct bt2_item {
+    uint64_t addr, nrec;
+    int      depth;
+} bt2_item;
+
+/* Calls fn for every record of the v2 B-tree at addr (in no particular order). */
+static int btree2_walk(ferry__h5 *h, uint64_t addr, const char *path, bt2_fn fn, void *ud)
+{
+    const unsigned so = h->so, sl = h->sl;
+    uint64_t hl = 4 + 1 + 1 + 4 + 2 + 2 + 1 + 1 + so + 2 + sl + 4;
+    uint8_t *b;
+    FERRY_TRY(h5_load(h, addr, hl, "v2 B-tree header", path, &b));
+    cur c = c_make(b, (size_t)hl);
+    bool sig = memcmp(b, "BTHD", 4) == 0;
+    c_take(&c, 6);
+    uint32_t nsize = c_u32(&c);
+    uint16_t rsize = c_u16(&c), depth = c_u16(&c);
+    c_take(&c, 2);
+    uint64_t root = c_uint(&c, so);
+    uint16_t rnrec = c_u16(&c);
+    c_uint(&c, sl);
+    bool ck = !c.bad && lookup3(b, c.pos) == ferry__rd32le(b + c.pos);
+    h5_unload(h, b, hl);
+    if (!sig || !ck)
+        return ferry__fail_field(h->ctx, FERRY_E_CORRUPT, h->src, *path ? path : "/",
+                                 "v2 B-tree header: bad signature or checksum");
+    if (nsize < 16 || nsize > (1u << 20) || rsize == 0 || depth > H5_MAX_BT2_DEPTH)
+        return ferry__fail_field(h->ctx, FERRY_E_CORRUPT, h->src, *path ? path : "/",
+                                 "v2 B-tree header: node size %u, record size %u, depth %u",
+                                 nsize, rsize, depth);
+    if (undef_addr(h, root) || rnrec == 0) return FERRY_OK;
+    /* Widths of the child record counts, as libhdf5 derives them from the node size. */
+    uint64_t max_nrec[H5_MAX_BT2_DEPTH + 1], cum[H5_MAX_BT2_DEPTH + 1];
+    unsigned nrec_size, cum_size[H5_MAX_BT2_DEPTH + 1];
+    max_nrec[0] = (nsize - 10u) / rsize;
+    cum[0]      = max_nrec[0];
+    if (max_nrec[0] == 0) return bad_field(h, path, "v2 B-tree header");
+    nrec_size   = log2_floor(max_nrec[0]) / 8 + 1;
+    cum_size[0] = nrec_size;
+    for (unsigned d = 1; d <= depth; d++) {
+        uint64_t ptr = so + nrec_size + (d > 1 ? cum_size[d - 1] : 0);
+        if (nsize < 10 + ptr) return bad_field(h, path, "v2 B-tree header");
+        max_nrec[d] = (nsize - 10 - ptr) / (rsize + ptr);
+        if (ferry__mul_overflow(max_nrec[d] + 1, cum[d - 1], &cum[d]) ||
+            ferry__add_overflow(cum[d], max_nrec[d], &cum[d]))
+            return bad_field(h, path, "v2 B-tree header");
+        cum_size[d] = log2_floor(cum[d]) / 8 + 1;
+    }
+    size_t cap = 32, n = 0;
+    bt2_item *st = ferry__malloc(h->ctx, cap * sizeof *st);
+    if (!st) return h->ctx->err_code;
+    st[n++] = (bt2_item){root, rnrec, depth};
+    uint64_t visits = 0, max_visits = h->size / 16 + 1;
+    int rc = FERRY_OK;
+    while (n && rc == 0) {
+        bt2_item it = st[--n];
+        if (++visits > max_visits || it.nrec > max_nrec[it.depth]) {
+            rc = bad_field(h, path, "v2 B-tree node");
+            break;
+        }
+        uint64_t ptr = it.depth ? so + nrec_size + (it.depth > 1 ? cum_size[it.depth - 1] : 0)
+                                : 0;
+        uint64_t used = 6 + it.nrec * rsize + (it.depth ? (it.nrec + 1) * ptr : 0);
+        if (used + 4 > nsize) {
+            rc = bad_field(h, path, "v2 B-tree node");
+            break;
+        }
+        if ((rc = h5_load(h, it.addr, used + 4, "v2 B-tree node", path, &b)) < 0) break;
+        if (memcmp(b, it.depth ? "BTIN" : "BTLF", 4) != 0 ||
+            lookup3(b, (size_t)used) != ferry__rd32le(b + used)) {
+            h5_unload(h, b, used + 4);
+            rc = ferry__fail_field(h->ctx, FERRY_E_CORRUPT, h->src, *path ? path : "/",
+                                   "v2 B-tree node: bad signature or checksum");
+            break;
+        }
+        for (uint64_t i = 0; i < it.nrec && rc == 0; i++)
+            rc = fn(h, ud, b + 6 + i * rsize, rsize);
+        cur pc = c_make(b + 6 + it.nrec * rsize, (size_t)(it.depth ? (it.nrec + 1) * ptr : 0));
+        for (uint64_t i = 0; it.depth && i <= it.nrec && rc == 0; i++) {
+            uint64_t ca = c_uint(&pc, so), cn = c_uint(&pc, nrec_size);
+            if (it.depth > 1) c_uint(&pc, cum_size[it.depth - 1]);
+            if (pc.bad) {
+                rc = bad_field(h, path, "v2 B-tree node");
+                break;
+            }
+            if (n == cap) {
+                bt2_item *ns = ferry__realloc(h->ctx, st, cap * sizeof *st,
+                                              cap * 2 * sizeof *st);
+                if (!ns) {
+                    rc = h->ctx->err_code;
+                    break;
+                }
+                st = ns;
+                cap *= 2;
+            }
+            st[n++] = (bt2_item){ca, cn, it.depth - 1};
+        }
+        h5_unload(h, b, used + 4);
+    }
+    ferry__free(h->ctx, st, cap * sizeof *st);
+    return rc;
+}
+
+typedef struct dense_ctx {
+    const h5_fheap          *fh;
+    const char              *path;
+    h5_links                *links;
+    const ferry__h5_visitor *v;
+} dense_ctx;
+
+static int dense_link_rec(ferry__h5 *h, void *ud, const uint8_t *rec, size_t rlen)
+{
+    dense_ctx *d = ud;
+    if (rlen < 4u + d->fh->id_len) return bad_field(h, d->path, "link name index record");
+    uint8_t *obj;
+    uint64_t len;
+    FERRY_TRY(fheap_get(h, d->fh, rec + 4, d->path, &obj, &len));
+    h5_msg m = {0x06, 0, obj, (uint32_t)len, 0};
+    int rc = len > UINT16_MAX ? bad_field(h, d->path, "dense link") :
+                                link_msg(h, &m, d->path, d->links);
+    h5_unload(h, obj, len);
+    return rc;
+}
+
+/* Links of a group in dense storage: the name index v2 B-tree over the fractal heap. */
+static int dense_links(ferry__h5 *h, uint64_t fheap, uint64_t bt, const char *path,
+                       h5_links *out)
+{
+    h5_fheap fh;
+    FERRY_TRY(fheap_open(h, fheap, path, &fh));
+    dense_ctx d = {&fh, path, out, NULL};
+    return btree2_walk(h, bt, path, dense_link_rec, &d);
+}
+
 typedef struct walk_item {
     uint64_t addr;
     char    *path;
@@ -1719,59 +2072,81 @@ static int note(ferry__h5 *h, const ferry__h5_visitor *v, const char *path, cons
     return v->note(v->ud, path, buf);
 }
 
+/* Parses one attribute message body and hands it to the visitor. */
+static int attr_one(ferry__h5 *h, const uint8_t *p, size_t len, uint64_t off, const char *path,
+                    const ferry__h5_visitor *v)
+{
+    cur c = c_make(p, len);
+    uint8_t ver = c_u8(&c), fl = c_u8(&c);
+    uint16_t nl = c_u16(&c), tl = c_u16(&c), sl = c_u16(&c);
+    if (ver == 3) c_u8(&c);
+    if (ver < 1 || ver > 3) {
+        if (c.bad) return bad_field(h, path, "attribute message");
+        return ferry__fail_field(h->ctx, FERRY_E_UNSUPPORTED, h->src, *path ? path : "/",
+                                 "attribute message version %u", ver);
+    }
+    bool pad = ver == 1;
+    const uint8_t *np = c_take(&c, pad ? ferry__align_up(nl, 8) : nl);
+    const uint8_t *tp = c_take(&c, pad ? ferry__align_up(tl, 8) : tl);
+    const uint8_t *sp = c_take(&c, pad ? ferry__align_up(sl, 8) : sl);
+    if (c.bad || nl == 0) return bad_field(h, path, "attribute message");
+    ferry__h5_attr a;
+    memset(&a, 0, sizeof a);
+    a.name     = (const char *)np;
+    a.name_len = strnlen(a.name, nl);
+    if (ver > 1 && (fl & 3)) {
+        char nm[256];
+        snprintf(nm, sizeof nm, "%.*s", (int)(a.name_len < 200 ? a.name_len : 200), a.name);
+        return note(h, v, path, "attribute \"%s\" uses a shared datatype or dataspace: "
+                    "not read", nm);
+    }
+    FERRY_TRY(parse_type(h, tp, tl, path, &a.type));
+    uint64_t dims[FERRY__H5_MAX_RANK], md[FERRY__H5_MAX_RANK];
+    FERRY_TRY(parse_space(h, sp, sl, path, &a.ndim, dims, md, &a.nelems));
+    uint64_t need;
+    if (ferry__mul_overflow(a.nelems, a.type.size, &need) || need > c_left(&c))
+        return ferry__fail_at(h->ctx, FERRY_E_CORRUPT, h->src, off,
+                              "attribute data (%llu elements of %u bytes) leaves its "
+                              "message (object \"%s\")", (unsigned long long)a.nelems,
+                              (unsigned)a.type.size, *path ? path : "/");
+    a.data = c.p + c.pos;
+    return v->attribute(v->ud, path, &a);
+}
+
+static int dense_attr_rec(ferry__h5 *h, void *ud, const uint8_t *rec, size_t rlen)
+{
+    dense_ctx *d = ud;
+    if (rlen < d->fh->id_len) return bad_field(h, d->path, "attribute name index record");
+    uint8_t *obj;
+    uint64_t len;
+    FERRY_TRY(fheap_get(h, d->fh, rec, d->path, &obj, &len));
+    int rc = attr_one(h, obj, (size_t)len, 0, d->path, d->v);
+    h5_unload(h, obj, len);
+    return rc;
+}
+
 static int visit_attrs(ferry__h5 *h, const h5_oh *oh, const char *path,
                        const ferry__h5_visitor *v)
 {
+    if (!v->attribute) return FERRY_OK;
     for (size_t i = 0; i < oh->n; i++) {
         const h5_msg *m = &oh->m[i];
         if (m->type == 0x15) {
+            /* Attribute info: dense attributes in a fractal heap + name index v2 B-tree. */
             cur c = c_make(m->p, m->len);
             c_u8(&c);
             uint8_t fl = c_u8(&c);
             if (fl & 1) c_u16(&c);
-            uint64_t fh = c_uint(&c, h->so);
-            if (!c.bad && !undef_addr(h, fh))
-                FERRY_TRY(note(h, v, path, "dense attribute storage (fractal heap): attributes "
-                               "not read%s", ""));
+            uint64_t fa = c_uint(&c, h->so), bt = c_uint(&c, h->so);
+            if (c.bad) return bad_field(h, path, "attribute info message");
+            if (undef_addr(h, fa)) continue;
+            h5_fheap fh;
+            FERRY_TRY(fheap_open(h, fa, path, &fh));
+            dense_ctx d = {&fh, path, NULL, v};
+            FERRY_TRY(btree2_walk(h, bt, path, dense_attr_rec, &d));
             continue;
         }
-        if (m->type != 0x0C || !v->attribute) continue;
-        cur c = c_make(m->p, m->len);
-        uint8_t ver = c_u8(&c), fl = c_u8(&c);
-        uint16_t nl = c_u16(&c), tl = c_u16(&c), sl = c_u16(&c);
-        if (ver == 3) c_u8(&c);
-        if (ver < 1 || ver > 3) {
-            if (c.bad) return bad_field(h, path, "attribute message");
-            return ferry__fail_field(h->ctx, FERRY_E_UNSUPPORTED, h->src, *path ? path : "/",
-                                     "attribute message version %u", ver);
-        }
-        bool pad = ver == 1;
-        const uint8_t *np = c_take(&c, pad ? ferry__align_up(nl, 8) : nl);
-        const uint8_t *tp = c_take(&c, pad ? ferry__align_up(tl, 8) : tl);
-        const uint8_t *sp = c_take(&c, pad ? ferry__align_up(sl, 8) : sl);
-        if (c.bad || nl == 0) return bad_field(h, path, "attribute message");
-        ferry__h5_attr a;
-        memset(&a, 0, sizeof a);
-        a.name     = (const char *)np;
-        a.name_len = strnlen(a.name, nl);
-        if (ver > 1 && (fl & 3)) {
-            char nm[256];
-            snprintf(nm, sizeof nm, "%.*s", (int)(a.name_len < 200 ? a.name_len : 200), a.name);
-            FERRY_TRY(note(h, v, path, "attribute \"%s\" uses a shared datatype or dataspace: "
-                           "not read", nm));
-            continue;
-        }
-        FERRY_TRY(parse_type(h, tp, tl, path, &a.type));
-        uint64_t dims[FERRY__H5_MAX_RANK], md[FERRY__H5_MAX_RANK];
-        FERRY_TRY(parse_space(h, sp, sl, path, &a.ndim, dims, md, &a.nelems));
-        uint64_t need;
-        if (ferry__mul_overflow(a.nelems, a.type.size, &need) || need > c_left(&c))
-            return ferry__fail_at(h->ctx, FERRY_E_CORRUPT, h->src, m->off,
-                                  "attribute data (%llu elements of %u bytes) leaves its "
-                                  "message (object \"%s\")", (unsigned long long)a.nelems,
-                                  (unsigned)a.type.size, *path ? path : "/");
-        a.data = c.p + c.pos;
-        FERRY_TRY(v->attribute(v->ud, path, &a));
+        if (m->type == 0x0C) FERRY_TRY(attr_one(h, m->p, m->len, m->off, path, v));
     }
     return FERRY_OK;
 }
@@ -1868,12 +2243,9 @@ int ferry__h5_walk(ferry__h5 *h, const ferry__h5_visitor *v)
                 c_u8(&c);
                 uint8_t fl = c_u8(&c);
                 if (fl & 1) c_take(&c, 8);
-                uint64_t fh = c_uint(&c, h->so);
+                uint64_t fh = c_uint(&c, h->so), bt = c_uint(&c, h->so);
                 if (c.bad) rc = bad_field(h, it.path, "link info message");
-                else if (!undef_addr(h, fh))
-                    rc = unsupported(h, it.path, "dense link storage (fractal heap + v2 B-tree; "
-                                                 "a group with many links in the latest file "
-                                                 "format)");
+                else if (!undef_addr(h, fh)) rc = dense_links(h, fh, bt, it.path, &links);
             }
             for (size_t i = 0; i < oh.n && rc == 0; i++)
                 if (oh.m[i].type == 0x06) rc = link_msg(h, &oh.m[i], it.path, &links);
