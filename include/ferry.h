@@ -489,10 +489,12 @@ FERRY_API const char *ferry_format_for_path(const char *path);
 FERRY_API int ferry_quantize_elems(ferry_dtype dt, const float *src, void *dst, int64_t nrows,
                                    int64_t n_per_row, const float *imatrix, int nthreads);
 /* Nonzero when ferry_quantize_elems can produce dtype dt: F32, F16, BF16 and the GGML types
- * Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q8_1 Q2_K..Q6_K Q8_K IQ2_XXS IQ2_XS IQ3_XXS IQ4_NL IQ4_XS TQ1_0
- * TQ2_0 MXFP4 NVFP4 Q1_0 Q2_0. ferry_convert_elems converts F32 to those of them that need
- * no importance matrix. The lattice types (IQ2_*, IQ3_*) build search tables on every call
- * (a fraction of a second), so quantize them in large calls. */
+ * Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q8_1 Q2_K..Q6_K Q8_K IQ2_XXS IQ2_XS IQ2_S IQ3_XXS IQ3_S IQ1_S
+ * IQ1_M IQ4_NL IQ4_XS TQ1_0 TQ2_0 MXFP4 NVFP4 Q1_0 Q2_0 (every type ggml_quantize_chunk
+ * accepts, plus ggml's activation types Q8_1 and Q8_K). ferry_convert_elems converts F32 to
+ * those of them that need no importance matrix. The lattice types (IQ1_*, IQ2_*, IQ3_*)
+ * build search tables on every call (up to a few tenths of a second), so quantize them in
+ * large calls (a whole tensor at a time). */
 FERRY_API int ferry_dtype_can_quantize(ferry_dtype dt);
 /* Nonzero for the GGML types that can only be quantized with an importance matrix (IQ2_XXS,
  * IQ2_XS, IQ1_S), as in ggml. */

@@ -35,7 +35,8 @@ ferry__qrow_fn ferry__qrow_kquant(int id);  /* quantize_k.c: K-quants, Q8_K, TQ1
 ferry__qrow_fn ferry__qrow_iq4(int id);     /* quantize_iq4.c: IQ4_NL, IQ4_XS */
 ferry__qrow_fn ferry__qrow_iq2(int id);     /* quantize_iq2.c: IQ2_XXS, IQ2_XS (need state) */
 
-ferry__qrow_fn ferry__qrow_iq3(int id);     /* quantize_iq3.c: IQ3_XXS (needs state) */
+ferry__qrow_fn ferry__qrow_iq3(int id);     /* quantize_iq3.c: IQ3_XXS, IQ3_S (need state) */
+ferry__qrow_fn ferry__qrow_iq1(int id);     /* quantize_iq1.c: IQ1_S, IQ1_M (need state) */
 
 /*
  * Lattice search tables of the grid i-quants (quantize_iq2.c; ggml's iq2xs_init_impl and

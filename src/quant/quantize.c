@@ -8,6 +8,9 @@
  *   quantize_legacy.c   Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q8_1 MXFP4 NVFP4 Q1_0 Q2_0
  *   quantize_k.c        Q2_K .. Q6_K, Q8_K, TQ1_0, TQ2_0
  *   quantize_iq4.c      IQ4_NL, IQ4_XS
+ *   quantize_iq2.c      lattice search tables; IQ2_XXS, IQ2_XS, IQ2_S
+ *   quantize_iq3.c      IQ3_XXS, IQ3_S
+ *   quantize_iq1.c      IQ1_S, IQ1_M
  *   quantize_helpers.c  the make_* scale searches shared by the above
  *
  * Threads
@@ -20,13 +23,13 @@
  * the call and there is no global state. If a thread cannot be created, its range is done on
  * the calling thread instead, so the call never fails for lack of threads.
  *
- * No allocation: every row quantizer works in fixed-size stack buffers (at most one 256-value
- * super-block of codes), so ferry_quantize_elems needs no context and cannot run out of
- * memory. The grid i-quants (IQ2_*, IQ3_*, IQ1_*), whose ggml quantizers need neighbour tables
- * built at start-up, are not implemented yet: ferry_dtype_can_quantize() says 0 for them and
- * ferry_quantize_elems returns FERRY_E_DTYPE. The row signature carries a const `state`
- * pointer reserved for those tables (they would be built per call, or by an explicit
- * caller-owned object, never in a global).
+ * Memory: the row quantizers work in fixed-size stack buffers (at most one 256-value
+ * super-block of codes). The grid i-quants (IQ1_*, IQ2_*, IQ3_*) also need the lattice map
+ * and neighbour lists that ggml builds once at start-up (iq2xs_init_impl, iq3xs_init_impl);
+ * we build them per call (quantize_iq2.c, ferry__lattice_new) in a private context, share them
+ * read-only between the call's threads and free them before returning -- no global state,
+ * no context argument, at the price of up to a few tenths of a second per call for the
+ * 1024- and 2048-point lattices. Out of memory there is FERRY_E_NOMEM.
  */
 #include "quant.h"
 
@@ -47,6 +50,7 @@ static ferry__qrow_fn row_fn_of(int id)
     if (!fn) fn = ferry__qrow_iq4(id);
     if (!fn) fn = ferry__qrow_iq2(id);
     if (!fn) fn = ferry__qrow_iq3(id);
+    if (!fn) fn = ferry__qrow_iq1(id);
     return fn;
 }
 

@@ -31,9 +31,9 @@
 
 /* Squared distances from off-grid point u to every lattice point (into d2), and the nwant
  * smallest distinct distances in increasing order (vals[0..2], -1 where there are fewer).
- * Returns the length of u's neighbour list. sq[(j * 8 + v) * grid_size + g] is the squared difference between
- * coordinate j of point g and level v, so the distances are sums of byte rows (vectorisable;
- * the 2048-point IQ1 lattice has 43692 x 2048 pairs). */
+ * Returns the length of u's neighbour list. sq[(j * 8 + v) * grid_size + g] is the squared
+ * difference between coordinate j of point g and level v, so the distances are sums of byte
+ * rows (vectorisable; the 2048-point IQ1 lattice has 43692 x 2048 pairs). */
 static int near_set(const ferry__lattice *lt, const uint8_t *sq, unsigned u, uint16_t *d2,
                     int *vals)
 {
@@ -87,6 +87,8 @@ int ferry__lattice_grid_size(int id)
     case 16: return 256;   /* IQ2_XXS */
     case 17: return 512;   /* IQ2_XS */
     case 22: return 1024;  /* IQ2_S */
+    case 19: return 2048;  /* IQ1_S */
+    case 29: return 2048;  /* IQ1_M */
     case 18: return 256;   /* IQ3_XXS */
     case 21: return 512;   /* IQ3_S */
     default: return 0;
@@ -96,7 +98,7 @@ int ferry__lattice_grid_size(int id)
 /*
  * Builds the map and neighbour lists of the lattice of GGML type `id` (iq2xs_init_impl /
  * iq3xs_init_impl: IQ2 sets with levels 0..2 in 8 dimensions, nwant 2 (1 for IQ2_S's 1024
- * points); IQ3 sets with levels
+ * points, 3 for the 2048-point IQ1 set); IQ3 sets with levels
  * 0..7 in 4 dimensions, nwant 2 for 256 points and 3 for 512). Returns NULL when out of
  * memory or when the type has no lattice.
  */
@@ -117,7 +119,7 @@ ferry__lattice *ferry__lattice_new(int id)
     lt->dim       = iq3 ? 4 : 8;
     lt->lbits     = iq3 ? 3 : 2;
     lt->kmap_size = iq3 ? 4096 : 43692; /* 1 + largest packed index of reachable levels */
-    lt->nwant     = id == 21 ? 3 : id == 22 ? 1 : 2;
+    lt->nwant     = id == 21 || id == 19 || id == 29 ? 3 : id == 22 ? 1 : 2;
     lt->kgrid     = ferry__malloc(ctx, (size_t)grid_size * sizeof(uint16_t));
     lt->map       = ferry__malloc(ctx, (size_t)lt->kmap_size * sizeof(int32_t));
     if (!lt->kgrid || !lt->map) goto fail;
@@ -125,6 +127,7 @@ ferry__lattice *ferry__lattice_new(int id)
         lt->kgrid[g] = id == 16 ? ferry__iq2xxs_kgrid[g]
                      : id == 17 ? ferry__iq2xs_kgrid[g]
                      : id == 22 ? ferry__iq2s_kgrid[g]
+                     : id == 19 || id == 29 ? ferry__iq1s_kgrid[g]
                      : id == 18 ? iq3_pack(ferry__iq3xxs_grid[g], true)
                                 : iq3_pack(ferry__iq3s_grid[g], false);
     for (int i = 0; i < lt->kmap_size; i++) lt->map[i] = -1;
