@@ -72,6 +72,11 @@ struct ferry__h5 {
     /* walk state: visited object headers (open addressing, 0 = empty slot, stored +1) */
     uint64_t     *seen;
     size_t        seen_cap, seen_n;
+    /* the last global heap collection read (an attribute of many variable-length strings
+     * would otherwise load the same collection once per element) */
+    uint64_t      gcol_addr;
+    uint8_t      *gcol;
+    uint64_t      gcol_len;
 };
 
 typedef struct h5_chunk {
@@ -361,6 +366,7 @@ void ferry__h5_close(ferry__h5 *h)
 {
     if (!h) return;
     if (h->seen) ferry__free(h->ctx, h->seen, h->seen_cap * sizeof *h->seen);
+    if (h->gcol) ferry__free(h->ctx, h->gcol, (size_t)h->gcol_len);
     ferry__free(h->ctx, h, sizeof *h);
 }
 
@@ -788,14 +794,22 @@ int ferry__h5_vlen_string(ferry__h5 *h, const uint8_t *elem, size_t elem_len, ch
     uint8_t hd[16];
     uint64_t abs;
     FERRY_TRY(h5_abs(h, coll, 8 + h->sl, "global heap collection", "", &abs));
-    FERRY_TRY(ferry_source_read(h->src, abs, hd, 8 + h->sl));
-    if (memcmp(hd, "GCOL", 4) != 0)
-        return ferry__fail_at(h->ctx, FERRY_E_CORRUPT, h->src, abs,
-                              "global heap collection without GCOL signature");
-    cur hc = c_make(hd + 8, h->sl);
-    uint64_t csize = c_uint(&hc, h->sl);
-    uint8_t *b;
-    FERRY_TRY(h5_load(h, coll, csize, "global heap collection", "", &b));
+    if (!h->gcol || h->gcol_addr != coll) {
+        FERRY_TRY(ferry_source_read(h->src, abs, hd, 8 + h->sl));
+        if (memcmp(hd, "GCOL", 4) != 0)
+            return ferry__fail_at(h->ctx, FERRY_E_CORRUPT, h->src, abs,
+                                  "global heap collection without GCOL signature");
+        cur hc = c_make(hd + 8, h->sl);
+        uint64_t csize = c_uint(&hc, h->sl);
+        uint8_t *nb;
+        FERRY_TRY(h5_load(h, coll, csize, "global heap collection", "", &nb));
+        if (h->gcol) ferry__free(h->ctx, h->gcol, (size_t)h->gcol_len);
+        h->gcol      = nb;
+        h->gcol_len  = csize;
+        h->gcol_addr = coll;
+    }
+    const uint8_t *b = h->gcol;
+    uint64_t csize = h->gcol_len;
     cur g = c_make(b, (size_t)csize);
     c_take(&g, 8 + h->sl);
     int rc = FERRY_E_CORRUPT;
@@ -811,12 +825,10 @@ int ferry__h5_vlen_string(ferry__h5 *h, const uint8_t *elem, size_t elem_len, ch
             *out = ferry__strndup(h->ctx, (const char *)d, slen);
             *len = slen;
             rc   = *out ? FERRY_OK : h->ctx->err_code;
-            h5_unload(h, b, csize);
             return rc;
         }
         c_take(&g, ferry__align_up(osz, 8) - osz);
     }
-    h5_unload(h, b, csize);
     return ferry__fail_at(h->ctx, FERRY_E_CORRUPT, h->src, abs,
                           "global heap object %u of %u bytes not found in its collection", idx,
                           slen);
@@ -1356,7 +1368,9 @@ static int decode_chunk(ferry__h5 *h, const ferry__h5_dataset *d, const char *pa
         } else if (f->id == 2) {
             uint64_t es = f->nvals >= 1 && f->vals[0] ? f->vals[0] : d->type.size;
             uint64_t cnt = n / es;
-            for (uint64_t j = 0; j < es; j++)
+            /* An element size above the chunk's bytes (cnt 0) leaves the bytes as they are;
+             * the loop must not then count to a file-chosen element size. */
+            for (uint64_t j = 0; cnt && j < es; j++)
                 for (uint64_t e = 0; e < cnt; e++) b[e * es + j] = a[j * cnt + e];
             memcpy(b + cnt * es, a + cnt * es, (size_t)(n - cnt * es));
             uint8_t *t = a;
