@@ -1020,6 +1020,10 @@ static int st_bid(const ferry__probe *p)
     }
     if (looks_single(p)) return 40;
     if (looks_index(p->head, p->head_len)) return 30;
+    /* A truncated file still starts like one of ours: bid low so that opening it reports
+     * the precise rule it breaks (header length past the end) instead of "unknown format". */
+    if (p->head_len > 8 && ferry__rd64le(p->head) <= ST_MAX_HEADER && p->head[8] == '{')
+        return 12;
     return 0;
 }
 
