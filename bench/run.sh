@@ -29,17 +29,23 @@ rss() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident/ {gsu
 
 size=$(stat -c %s "$big")
 t_cp=$(best cp "$big" "$out/copy.safetensors")
+t_cps=$(best sh -c "cp '$big' '$out/copy.safetensors' && sync '$out/copy.safetensors'")
 t_fe=$(best "$ferry" convert --quiet "$big" "$out/big.gguf")
+t_fe16=$(best "$ferry" convert --quiet --dtype f16 "$big" "$out/big16.gguf")
+rss_fe16=$(rss "$ferry" convert --quiet --dtype f16 "$big" "$out/big16.gguf")
 rss_cp=$(rss cp "$big" "$out/copy.safetensors")
 rss_fe=$(rss "$ferry" convert --quiet "$big" "$out/big.gguf")
 largest=$("$ferry" ls --json "$big" | /usr/bin/python3 -c 'import json,sys; print(max(t["nbytes"] for t in json.load(sys.stdin)["tensors"]) // 1024)')
 mbps() { echo "scale=0; $size / $1 / 1048576" | bc -l; }
 echo "convert safetensors -> gguf, $(($size / 1048576)) MiB (warm page cache, best of 3):"
 echo "  cp:            $(printf %.3f "$t_cp") s  $(mbps "$t_cp") MiB/s  peak RSS ${rss_cp} KiB"
+echo "  cp + sync:     $(printf %.3f "$t_cps") s  $(mbps "$t_cps") MiB/s  (ferry fsyncs its output before the rename)"
 echo "  ferry convert: $(printf %.3f "$t_fe") s  $(mbps "$t_fe") MiB/s  peak RSS ${rss_fe} KiB"
+echo "  ferry convert --dtype f16 (F32 tensors converted): $(printf %.3f "$t_fe16") s  peak RSS ${rss_fe16} KiB"
 echo "  ratio ferry/cp throughput: $(echo "scale=2; $t_cp / $t_fe" | bc -l)  (target >= 0.80)"
+echo "  ratio ferry/(cp + sync):   $(echo "scale=2; $t_cps / $t_fe" | bc -l)"
 echo "  peak RSS - largest tensor: $(( (rss_fe - largest) / 1024 )) MiB  (target <= 64 MiB)"
-rm -f "$out/copy.safetensors" "$out/big.gguf"
+rm -f "$out/copy.safetensors" "$out/big.gguf" "$out/big16.gguf"
 
 runs=20
 "$ferry" ls "$vocab" >/dev/null
